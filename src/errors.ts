@@ -1,0 +1,77 @@
+/**
+ * Typed errors with stable codes. Every failure lunrig reports carries one of
+ * these codes; the NBD server maps codes to errno values (src/nbd/errno-map.ts)
+ * and the control API maps them to HTTP status (src/control/http-status.ts),
+ * each in exactly one place.
+ */
+
+export const ERROR_CODES = [
+  // Caller mistakes: the request is malformed or out of range.
+  'INVALID_ARGUMENT',
+  'INVALID_SIZE',
+  'OUT_OF_RANGE',
+  'INVALID_CONFIG',
+  // Array model.
+  'LUN_NOT_FOUND',
+  'LUN_EXISTS',
+  'LSS_NOT_FOUND',
+  'LSS_FULL',
+  'SHRINK_NOT_SUPPORTED',
+  'READ_ONLY',
+  'POOL_LOCKED',
+  'POOL_CORRUPT',
+  // Runtime state.
+  'CLOSED',
+  'BUSY',
+  'NOT_SUPPORTED',
+  'NO_SPACE',
+  'IO_ERROR',
+  'INTERNAL',
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+export class LunrigError extends Error {
+  override readonly name = 'LunrigError';
+  readonly code: ErrorCode;
+  readonly details: Readonly<Record<string, unknown>> | undefined;
+
+  constructor(code: ErrorCode, message: string, details?: Record<string, unknown>, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.details = details;
+  }
+
+  toJSON(): { code: ErrorCode; message: string; details?: Record<string, unknown> } {
+    return this.details ? { code: this.code, message: this.message, details: { ...this.details } } : { code: this.code, message: this.message };
+  }
+}
+
+export function isLunrigError(err: unknown, code?: ErrorCode): err is LunrigError {
+  return err instanceof LunrigError && (code === undefined || err.code === code);
+}
+
+/** Map a Node system error (errno code string) to a LunrigError, keeping the cause. */
+export function fromSystemError(err: unknown, context: string): LunrigError {
+  if (err instanceof LunrigError) return err;
+  const sys = err as NodeJS.ErrnoException | undefined;
+  const errno = sys?.code;
+  const message = `${context}: ${sys?.message ?? String(err)}`;
+  switch (errno) {
+    case 'ENOSPC':
+    case 'EDQUOT':
+      return new LunrigError('NO_SPACE', message, { errno }, { cause: err });
+    case 'EROFS':
+    case 'EPERM':
+    case 'EACCES':
+      return new LunrigError('READ_ONLY', message, { errno }, { cause: err });
+    case 'EFBIG':
+    case 'EINVAL':
+      return new LunrigError('INVALID_ARGUMENT', message, { errno }, { cause: err });
+    case 'EOPNOTSUPP':
+    case 'ENOTSUP':
+      return new LunrigError('NOT_SUPPORTED', message, { errno }, { cause: err });
+    default:
+      return new LunrigError('IO_ERROR', message, errno ? { errno } : undefined, { cause: err });
+  }
+}
