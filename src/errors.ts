@@ -27,6 +27,11 @@ export const ERROR_CODES = [
   'NO_SPACE',
   'IO_ERROR',
   'INTERNAL',
+  // Transport: a control API request the server could not take, or a server that could not be reached.
+  'ROUTE_NOT_FOUND',
+  'UNSUPPORTED_MEDIA_TYPE',
+  'PAYLOAD_TOO_LARGE',
+  'UNREACHABLE',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
@@ -60,12 +65,12 @@ export function fromSystemError(err: unknown, context: string): LunrigError {
   switch (errno) {
     case 'ENOSPC':
     case 'EDQUOT':
+    case 'EFBIG': // past the filesystem's file size limit: out of space, as nbdkit reports it
       return new LunrigError('NO_SPACE', message, { errno }, { cause: err });
     case 'EROFS':
     case 'EPERM':
     case 'EACCES':
       return new LunrigError('READ_ONLY', message, { errno }, { cause: err });
-    case 'EFBIG':
     case 'EINVAL':
       return new LunrigError('INVALID_ARGUMENT', message, { errno }, { cause: err });
     case 'EOPNOTSUPP':

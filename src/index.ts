@@ -15,3 +15,10 @@ export { DEFAULT_LSS, FIRST_LSS, LAST_LSS, VOLUMES_PER_LSS, lssAddress, parseLss
 export type { IoEngine, LunBackend, LunBackendSpec, QueueStats } from './io/backend.js';
 
 export { GiB, KiB, MiB, TiB, MAX_LUN_SIZE, formatSize, parseLunSize, parseSize } from './util/size.js';
+
+export { ControlClient, DEFAULT_SERVER_URL, type ControlClientOptions, type LunDetail, type SystemInfo } from './control/client.js';
+export { HTTP_STATUS } from './control/http-status.js';
+export { DEFAULT_DATA_DIR, DEFAULT_LUNS } from './cli/defaults.js';
+
+export * from './nbd/index.js';
+export { MemoryVolume } from './volume/memory-volume.js';

@@ -3,58 +3,35 @@
  * disk. Only src/store/persist.ts writes it.
  */
 import path from 'node:path';
-import { Type, type Static } from '@sinclair/typebox';
-import { Value } from '@sinclair/typebox/value';
 import { LunrigError } from '../errors.js';
+import type { PoolRecord } from './pool-schema.js';
 import { TiB } from '../util/size.js';
 
 export const POOL_FORMAT = 'lunrig-pool';
 export const POOL_FORMAT_VERSION = 1;
+export type { LunRecord, PoolRecord } from './pool-schema.js';
 export const METADATA_FILE = 'pool.json';
 export const LOCK_FILE = 'lock';
 export const LUNS_DIR = 'luns';
 /** 1 TiB segments: under ext4's 16 TiB - 4 KiB file limit, and few files for ordinary LUNs. */
 export const DEFAULT_SEGMENT_SIZE = TiB;
 
-const LunRecordSchema = Type.Object({
-  name: Type.String(),
-  size: Type.Integer({ minimum: 512 }),
-  lss: Type.Integer({ minimum: 0x10, maximum: 0x1f }),
-  volumeNumber: Type.Integer({ minimum: 0, maximum: 255 }),
-  uniqueId: Type.String({ pattern: '^[0-9a-f]{32}$' }),
-  readOnly: Type.Boolean(),
-  createdAt: Type.String(),
-});
-
-const PoolRecordSchema = Type.Object({
-  format: Type.Literal(POOL_FORMAT),
-  version: Type.Literal(POOL_FORMAT_VERSION),
-  serial: Type.String({ pattern: '^[0-9A-Z]{5}$' }),
-  poolId: Type.String({ pattern: '^[0-9a-f]{12}$' }),
-  segmentSize: Type.Integer({ minimum: 1048576 }),
-  nextSequence: Type.Integer({ minimum: 1 }),
-  createdAt: Type.String(),
-  luns: Type.Array(LunRecordSchema),
-});
-
-export type LunRecord = Static<typeof LunRecordSchema>;
-export type PoolRecord = Static<typeof PoolRecordSchema>;
-
-export function validatePoolRecord(value: unknown, file: string): PoolRecord {
-  if (!Value.Check(PoolRecordSchema, value)) {
-    const first = Value.Errors(PoolRecordSchema, value).First();
-    const where = first ? `${first.path || '/'}: ${first.message}` : 'unknown';
-    throw new LunrigError('POOL_CORRUPT', `${file} does not describe a lunrig pool (${where})`, { file });
+export async function validatePoolRecord(value: unknown, file: string): Promise<PoolRecord> {
+  const { firstViolation } = await import('./pool-schema.js');
+  const violation = firstViolation(value);
+  if (violation !== undefined) {
+    throw new LunrigError('POOL_CORRUPT', `${file} does not describe a lunrig pool (${violation})`, { file });
   }
+  const record = value as PoolRecord;
   const names = new Set<string>();
   const slots = new Set<string>();
-  for (const lun of value.luns) {
+  for (const lun of record.luns) {
     const slot = `${lun.lss}/${lun.volumeNumber}`;
     if (names.has(lun.name) || slots.has(slot)) throw new LunrigError('POOL_CORRUPT', `${file} lists LUN '${lun.name}' or volume ${slot} twice`, { file });
     names.add(lun.name);
     slots.add(slot);
   }
-  return value;
+  return record;
 }
 
 export function lunDir(poolDir: string, uniqueId: string): string {

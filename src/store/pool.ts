@@ -335,7 +335,7 @@ function notFound(name: string): LunrigError {
 async function loadOrCreateRecord(dir: string, file: string, options: PoolOptions): Promise<PoolRecord> {
   const raw = await readJsonFile(file);
   if (raw !== undefined) {
-    const record = validatePoolRecord(raw, file);
+    const record = await validatePoolRecord(raw, file);
     if (options.serial !== undefined && validateSerial(options.serial) !== record.serial) {
       throw new LunrigError('INVALID_CONFIG', `pool ${dir} has serial ${record.serial}, not ${options.serial}`, { dir });
     }

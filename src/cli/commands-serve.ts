@@ -1,0 +1,89 @@
+/** `lunrig serve`: run the array until SIGINT/SIGTERM, then shut down cleanly. */
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import { DEFAULT_CONTROL_HOST, DEFAULT_CONTROL_PORT } from '../control/defaults.js';
+import type { EngineKind } from '../store/open-engine.js';
+import { VERSION } from '../version.js';
+import { EXIT_FAILED } from './exit.js';
+import { lunTable, printJson, printLines } from './output.js';
+import { DEFAULT_DATA_DIR } from './defaults.js';
+import type { RunningServer, ServeSummary } from './serve.js';
+
+interface ServeFlags {
+  data: string;
+  control: { host: string; port: number };
+  serial?: string;
+  io?: EngineKind;
+  json?: boolean;
+}
+
+export function registerServeCommand(program: Command): void {
+  program
+    .command('serve')
+    .description('open (or create) a pool and serve it until interrupted')
+    .addOption(new Option('--data <dir>', 'pool directory, created if missing').env('LUNRIG_DATA').default(DEFAULT_DATA_DIR))
+    .addOption(
+      new Option('--control <host:port>', 'where the control API listens (port 0: any free port)')
+        .argParser(parseHostPort)
+        .default({ host: DEFAULT_CONTROL_HOST, port: DEFAULT_CONTROL_PORT }, `${DEFAULT_CONTROL_HOST}:${DEFAULT_CONTROL_PORT}`),
+    )
+    .option('--serial <SSSSS>', 'storage server serial for a new pool (5 characters 0-9/A-Z; random if absent)')
+    .addOption(new Option('--io <engine>', 'I/O engine').choices(['worker', 'fs']).env('LUNRIG_IO'))
+    .action(async (_opts: unknown, cmd: Command) => {
+      const flags = cmd.optsWithGlobals<ServeFlags>();
+      // Loaded here so `lunrig lun ...` does not pay for fastify and the store at startup.
+      const { startServer } = await import('./serve.js');
+      const server = await startServer({ dataDir: flags.data, control: flags.control, serial: flags.serial, io: flags.io });
+      const stopped = stopOnSignal(server);
+      const summary = summarize(server);
+      if (flags.json) printJson(summary);
+      else printLines(describe(summary, server.created.length));
+      // The command lasts as long as the server: it resolves after a clean shutdown.
+      await stopped;
+      if (!flags.json) printLines([`stopped; pool ${summary.pool.dir} flushed and unlocked`]);
+    });
+}
+
+/** `HOST:PORT`, `[v6addr]:PORT` or `:PORT` (default host). */
+export function parseHostPort(value: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(value.trim());
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > 65535) throw new InvalidArgumentError('expected HOST:PORT, e.g. 127.0.0.1:10810');
+  return { host: m[1] ?? (m[2] || DEFAULT_CONTROL_HOST), port };
+}
+
+function summarize(server: RunningServer): ServeSummary {
+  const { dir, serial, poolId } = server.pool.info();
+  return { version: VERSION, pool: { dir, serial, poolId }, control: server.url, services: [...server.services], luns: server.pool.listLuns() };
+}
+
+function describe(summary: ServeSummary, created: number): string[] {
+  return [
+    `lunrig ${summary.version} serving pool ${summary.pool.dir} (serial ${summary.pool.serial})`,
+    ...summary.services.map((s) => `  ${s.name.padEnd(8)} ${s.url}`),
+    '',
+    created > 0 ? `LUNs (the pool was empty; created ${created} default LUNs):` : 'LUNs:',
+    ...lunTable(summary.luns).map((l) => `  ${l}`),
+    '',
+    'Stop with Ctrl-C (SIGINT) or SIGTERM.',
+  ];
+}
+
+/**
+ * The first SIGINT/SIGTERM stops the services and flushes the pool; the
+ * returned promise settles when that is done. A second signal exits at once.
+ */
+function stopOnSignal(server: RunningServer): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let stopping = false;
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (stopping) {
+        process.stderr.write(`lunrig: ${signal} again, exiting without a clean shutdown\n`);
+        process.exit(EXIT_FAILED);
+      }
+      stopping = true;
+      server.stop().then(resolve, reject);
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
+}

@@ -1,0 +1,39 @@
+/**
+ * The one place LunrigError codes become HTTP status codes (DESIGN.md rules).
+ * A total Record: adding a code to ERROR_CODES fails the type check until it
+ * is mapped here. The control API sends `HTTP_STATUS[code]` for every error,
+ * and the client maps a body's code back to the same LunrigError.
+ */
+import type { ErrorCode } from '../errors.js';
+
+export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
+  INVALID_ARGUMENT: 400,
+  INVALID_SIZE: 400,
+  OUT_OF_RANGE: 400,
+  INVALID_CONFIG: 400,
+  LUN_NOT_FOUND: 404,
+  LUN_EXISTS: 409,
+  LSS_NOT_FOUND: 404,
+  // The LSS has no free volume number: the request is fine, the array's state refuses it.
+  LSS_FULL: 409,
+  // Depends on the LUN's current size, so a conflict with state rather than a malformed request.
+  SHRINK_NOT_SUPPORTED: 409,
+  READ_ONLY: 409,
+  POOL_LOCKED: 409,
+  POOL_CORRUPT: 500,
+  CLOSED: 503,
+  BUSY: 409,
+  NOT_SUPPORTED: 501,
+  NO_SPACE: 507,
+  IO_ERROR: 500,
+  INTERNAL: 500,
+  ROUTE_NOT_FOUND: 404,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  PAYLOAD_TOO_LARGE: 413,
+  // Never produced by the server itself; a proxy in front of it would say 502/503.
+  UNREACHABLE: 503,
+};
+
+export function httpStatusFor(code: ErrorCode): number {
+  return HTTP_STATUS[code];
+}

@@ -1,0 +1,31 @@
+import type { Socket } from 'node:net';
+
+/**
+ * Batches everything written to a socket within one tick into one corked
+ * write (a single writev): replies (or requests) completed together leave
+ * together, and a header and its data never go out as separate packets.
+ */
+export class CorkedWriter {
+  private corked = false;
+  private readonly uncork = (): void => {
+    this.corked = false;
+    if (!this.socket.destroyed) this.socket.uncork();
+  };
+
+  constructor(private readonly socket: Socket) {}
+
+  send(buffers: readonly Uint8Array[]): void {
+    if (this.socket.destroyed || this.socket.writableEnded) return;
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      process.nextTick(this.uncork);
+    }
+    for (const b of buffers) this.socket.write(b);
+  }
+
+  /** Bytes handed to the socket and not yet accepted by the kernel. */
+  get buffered(): number {
+    return this.socket.writableLength;
+  }
+}

@@ -1,0 +1,63 @@
+import * as C from './constants.js';
+
+/** Human names for protocol numbers, for error messages and logs. */
+
+const OPTION_NAMES: Record<number, string> = {
+  [C.NBD_OPT_EXPORT_NAME]: 'NBD_OPT_EXPORT_NAME',
+  [C.NBD_OPT_ABORT]: 'NBD_OPT_ABORT',
+  [C.NBD_OPT_LIST]: 'NBD_OPT_LIST',
+  [C.NBD_OPT_PEEK_EXPORT]: 'NBD_OPT_PEEK_EXPORT',
+  [C.NBD_OPT_STARTTLS]: 'NBD_OPT_STARTTLS',
+  [C.NBD_OPT_INFO]: 'NBD_OPT_INFO',
+  [C.NBD_OPT_GO]: 'NBD_OPT_GO',
+  [C.NBD_OPT_STRUCTURED_REPLY]: 'NBD_OPT_STRUCTURED_REPLY',
+  [C.NBD_OPT_LIST_META_CONTEXT]: 'NBD_OPT_LIST_META_CONTEXT',
+  [C.NBD_OPT_SET_META_CONTEXT]: 'NBD_OPT_SET_META_CONTEXT',
+  [C.NBD_OPT_EXTENDED_HEADERS]: 'NBD_OPT_EXTENDED_HEADERS',
+};
+
+const REPLY_NAMES: Record<number, string> = {
+  [C.NBD_REP_ACK]: 'NBD_REP_ACK',
+  [C.NBD_REP_SERVER]: 'NBD_REP_SERVER',
+  [C.NBD_REP_INFO]: 'NBD_REP_INFO',
+  [C.NBD_REP_META_CONTEXT]: 'NBD_REP_META_CONTEXT',
+  [C.NBD_REP_ERR_UNSUP]: 'NBD_REP_ERR_UNSUP',
+  [C.NBD_REP_ERR_POLICY]: 'NBD_REP_ERR_POLICY',
+  [C.NBD_REP_ERR_INVALID]: 'NBD_REP_ERR_INVALID',
+  [C.NBD_REP_ERR_PLATFORM]: 'NBD_REP_ERR_PLATFORM',
+  [C.NBD_REP_ERR_TLS_REQD]: 'NBD_REP_ERR_TLS_REQD',
+  [C.NBD_REP_ERR_UNKNOWN]: 'NBD_REP_ERR_UNKNOWN',
+  [C.NBD_REP_ERR_SHUTDOWN]: 'NBD_REP_ERR_SHUTDOWN',
+  [C.NBD_REP_ERR_BLOCK_SIZE_REQD]: 'NBD_REP_ERR_BLOCK_SIZE_REQD',
+  [C.NBD_REP_ERR_TOO_BIG]: 'NBD_REP_ERR_TOO_BIG',
+  [C.NBD_REP_ERR_EXT_HEADER_REQD]: 'NBD_REP_ERR_EXT_HEADER_REQD',
+};
+
+const COMMAND_NAMES: Record<number, string> = {
+  [C.NBD_CMD_READ]: 'NBD_CMD_READ',
+  [C.NBD_CMD_WRITE]: 'NBD_CMD_WRITE',
+  [C.NBD_CMD_DISC]: 'NBD_CMD_DISC',
+  [C.NBD_CMD_FLUSH]: 'NBD_CMD_FLUSH',
+  [C.NBD_CMD_TRIM]: 'NBD_CMD_TRIM',
+  [C.NBD_CMD_CACHE]: 'NBD_CMD_CACHE',
+  [C.NBD_CMD_WRITE_ZEROES]: 'NBD_CMD_WRITE_ZEROES',
+  [C.NBD_CMD_BLOCK_STATUS]: 'NBD_CMD_BLOCK_STATUS',
+  [C.NBD_CMD_RESIZE]: 'NBD_CMD_RESIZE',
+};
+
+const ERRNO_NAMES: Record<number, string> = {
+  [C.NBD_SUCCESS]: 'success',
+  [C.NBD_EPERM]: 'NBD_EPERM',
+  [C.NBD_EIO]: 'NBD_EIO',
+  [C.NBD_ENOMEM]: 'NBD_ENOMEM',
+  [C.NBD_EINVAL]: 'NBD_EINVAL',
+  [C.NBD_ENOSPC]: 'NBD_ENOSPC',
+  [C.NBD_EOVERFLOW]: 'NBD_EOVERFLOW',
+  [C.NBD_ENOTSUP]: 'NBD_ENOTSUP',
+  [C.NBD_ESHUTDOWN]: 'NBD_ESHUTDOWN',
+};
+
+export const optionName = (opt: number): string => OPTION_NAMES[opt] ?? `option ${opt}`;
+export const optionReplyName = (type: number): string => REPLY_NAMES[type] ?? `reply type 0x${type.toString(16)}`;
+export const commandName = (cmd: number): string => COMMAND_NAMES[cmd] ?? `command ${cmd}`;
+export const errnoName = (errno: number): string => ERRNO_NAMES[errno] ?? `errno ${errno}`;

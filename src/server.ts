@@ -1,0 +1,11 @@
+/**
+ * `lunrig/server`: the server side (HTTP control API, `lunrig serve` as a
+ * function). Kept apart from the main entry so that importing `lunrig` for
+ * pools and volumes does not load the HTTP framework.
+ */
+export { buildControlApp, V1_ROUTES, type ControlAppOptions } from './control/app.js';
+export { createControlServer, type ControlServer, type ControlServerOptions } from './control/server.js';
+export type { ControlModel } from './control/model.js';
+export type { RouteModule } from './control/routes.js';
+export { startServer, type RunningServer, type ServeOptions, type ServeSummary } from './cli/serve.js';
+export { SERVICES, controlApiService, type RunningService, type Service, type ServiceOptions } from './cli/services.js';
