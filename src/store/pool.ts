@@ -15,6 +15,7 @@ import path from 'node:path';
 import { LunrigError, fromSystemError } from '../errors.js';
 import type { IoEngine, LunBackendSpec } from '../io/backend.js';
 import { SerialQueue } from '../util/serial-queue.js';
+import { VolumeStack } from '../volume/volume-stack.js';
 import { parseLunSize } from '../util/size.js';
 import { VERSION } from '../version.js';
 import {
@@ -91,6 +92,7 @@ export interface PoolEvents {
 
 export class Pool extends EventEmitter<PoolEvents> {
   private readonly luns = new Map<string, Lun>();
+  private readonly stacks = new Map<string, VolumeStack>();
   private readonly control = new SerialQueue();
   private closing: Promise<void> | undefined;
 
@@ -171,6 +173,21 @@ export class Pool extends EventEmitter<PoolEvents> {
     const lun = this.luns.get(name);
     if (!lun) throw notFound(name);
     return lun;
+  }
+
+  /**
+   * The LUN as hosts see it: the same object for the LUN's lifetime, forwarding
+   * to whatever layers copy services stacked over it (FlashCopy, PPRC, gates).
+   * NBD exports and library callers doing host I/O use this; `getLun` is the raw LUN.
+   */
+  volume(name: string): VolumeStack {
+    this.checkOpen();
+    let stack = this.stacks.get(name);
+    if (!stack) {
+      stack = new VolumeStack(this.getLun(name));
+      this.stacks.set(name, stack);
+    }
+    return stack;
   }
 
   /** Bytes the LUN's files occupy on disk (what was written, not what was provisioned). */
@@ -255,6 +272,7 @@ export class Pool extends EventEmitter<PoolEvents> {
       const lun = this.getLun(name);
       await this.commit({ ...this.record, luns: this.record.luns.filter((r) => r.name !== name) });
       this.luns.delete(name);
+      this.stacks.delete(name);
       await lun.close();
       await fsp.rm(lunDir(this.dir, record.uniqueId), { recursive: true, force: true });
       this.emit('lun-deleted', lunInfoOf(record, this.record.serial));
@@ -268,6 +286,7 @@ export class Pool extends EventEmitter<PoolEvents> {
       const flushed = await Promise.allSettled(luns.map((l) => l.flush()));
       await Promise.allSettled(luns.map((l) => l.close()));
       this.luns.clear();
+      this.stacks.clear();
       if (this.ownsEngine) await this.engine.close();
       await this.lock.release();
       const failed = flushed.find((r): r is PromiseRejectedResult => r.status === 'rejected');

@@ -114,6 +114,19 @@ describe('pool and LUN model', () => {
     expect(pool.lssList().find((l) => l.lss === 0x12)).toMatchObject({ luns: 256, capacity: 256, address: '2105:FCA24:12' });
   });
 
+  it('volume(name) is one stable host-facing Volume per LUN, ending with the LUN', async () => {
+    const pool = await openPool();
+    await pool.createLun({ name: 'v', size: '1M' });
+    const host = pool.volume('v');
+    expect(pool.volume('v')).toBe(host);
+    await host.write(0, Buffer.from('via stack'));
+    expect(Buffer.from(await pool.getLun('v').read(0, 9)).toString()).toBe('via stack');
+    expect(host.identity()).toEqual(pool.getLun('v').identity());
+    await pool.deleteLun('v');
+    await expectCode(host.read(0, 1), 'CLOSED');
+    await expectCode(() => pool.volume('v'), 'LUN_NOT_FOUND');
+  });
+
   it('read-only LUNs refuse writes, trims and zeroes but serve reads', async () => {
     const pool = await openPool();
     await pool.createLun({ name: 'ro', size: '1M' });
