@@ -1,0 +1,21 @@
+/** One request on its way through the worker engine (main-thread side). */
+import type { LunrigError } from '../errors.js';
+import type { IoSlot } from './slot-arena.js';
+import type { WorkerLunBackend } from './worker-backend.js';
+
+export type RequestDone = (err: LunrigError | undefined, result: number) => void;
+
+export class IoRequest {
+  /** Worker the request was queued on (-1 until dispatched). */
+  worker = -1;
+
+  constructor(
+    readonly backend: WorkerLunBackend | undefined,
+    readonly op: number,
+    readonly flags: number,
+    readonly offset: number,
+    readonly length: number,
+    readonly slot: IoSlot | undefined,
+    readonly done: RequestDone,
+  ) {}
+}
