@@ -57,7 +57,7 @@ export async function renderPlot(id: string, title: string, rows: BenchRow[]): P
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
     title: { text: title, subtitle: machineLine() },
     data: { values: data },
-    facet: { row: { field: 'group', type: 'nominal', title: null, header: { labelAngle: 0, labelAlign: 'left', labelAnchor: 'start', labelOrient: 'top' } } },
+    facet: { row: { field: 'group', type: 'nominal', title: null, sort: null, header: { labelAngle: 0, labelAlign: 'left', labelAnchor: 'start', labelOrient: 'top' } } },
     spec: {
       width: 420,
       mark: { type: 'bar', tooltip: true },
