@@ -8,4 +8,4 @@ export { createControlServer, type ControlServer, type ControlServerOptions } fr
 export type { ControlModel } from './control/model.js';
 export type { RouteModule } from './control/routes.js';
 export { startServer, type RunningServer, type ServeOptions, type ServeSummary } from './cli/serve.js';
-export { SERVICES, controlApiService, type RunningService, type Service, type ServiceOptions } from './cli/services.js';
+export { SERVICES, controlApiService, nbdService, type RunningService, type Service, type ServiceOptions } from './cli/services.js';

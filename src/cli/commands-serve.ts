@@ -1,9 +1,11 @@
 /** `lunrig serve`: run the array until SIGINT/SIGTERM, then shut down cleanly. */
 import { InvalidArgumentError, Option, type Command } from 'commander';
+import path from 'node:path';
 import { DEFAULT_CONTROL_HOST, DEFAULT_CONTROL_PORT } from '../control/defaults.js';
+import { DEFAULT_NBD_ENDPOINTS, type NbdEndpoints } from '../nbd/pool-exports.js';
 import type { EngineKind } from '../store/open-engine.js';
-import { VERSION } from '../version.js';
 import { EXIT_FAILED } from './exit.js';
+import { exportTable } from './commands-export.js';
 import { lunTable, printJson, printLines } from './output.js';
 import { DEFAULT_DATA_DIR } from './defaults.js';
 import type { RunningServer, ServeSummary } from './serve.js';
@@ -11,6 +13,9 @@ import type { RunningServer, ServeSummary } from './serve.js';
 interface ServeFlags {
   data: string;
   control: { host: string; port: number };
+  /** null: `--nbd none`. */
+  nbd: { host: string; port: number } | null;
+  nbdSocket?: string;
   serial?: string;
   io?: EngineKind;
   json?: boolean;
@@ -23,16 +28,23 @@ export function registerServeCommand(program: Command): void {
     .addOption(new Option('--data <dir>', 'pool directory, created if missing').env('LUNRIG_DATA').default(DEFAULT_DATA_DIR))
     .addOption(
       new Option('--control <host:port>', 'where the control API listens (port 0: any free port)')
-        .argParser(parseHostPort)
+        .argParser((value: string) => parseHostPort(value))
         .default({ host: DEFAULT_CONTROL_HOST, port: DEFAULT_CONTROL_PORT }, `${DEFAULT_CONTROL_HOST}:${DEFAULT_CONTROL_PORT}`),
     )
+    .addOption(
+      new Option('--nbd <host:port|none>', 'where the NBD server listens on TCP (port 0: any free port; none: no TCP)')
+        .argParser(parseNbdListen)
+        .default(DEFAULT_NBD_ENDPOINTS.tcp, `${DEFAULT_NBD_ENDPOINTS.tcp.host}:${DEFAULT_NBD_ENDPOINTS.tcp.port}`),
+    )
+    .option('--nbd-socket <path>', 'also serve NBD on this unix socket (removed on exit)')
     .option('--serial <SSSSS>', 'storage server serial for a new pool (5 characters 0-9/A-Z; random if absent)')
     .addOption(new Option('--io <engine>', 'I/O engine').choices(['worker', 'fs']).env('LUNRIG_IO'))
     .action(async (_opts: unknown, cmd: Command) => {
       const flags = cmd.optsWithGlobals<ServeFlags>();
       // Loaded here so `lunrig lun ...` does not pay for fastify and the store at startup.
-      const { startServer } = await import('./serve.js');
-      const server = await startServer({ dataDir: flags.data, control: flags.control, serial: flags.serial, io: flags.io });
+      const { startServer, summarize } = await import('./serve.js');
+      const nbd: NbdEndpoints = { ...(flags.nbd && { tcp: flags.nbd }), ...(flags.nbdSocket !== undefined && { socket: path.resolve(flags.nbdSocket) }) };
+      const server = await startServer({ dataDir: flags.data, control: flags.control, nbd, serial: flags.serial, io: flags.io });
       const stopped = stopOnSignal(server);
       const summary = summarize(server);
       if (flags.json) printJson(summary);
@@ -44,16 +56,16 @@ export function registerServeCommand(program: Command): void {
 }
 
 /** `HOST:PORT`, `[v6addr]:PORT` or `:PORT` (default host). */
-export function parseHostPort(value: string): { host: string; port: number } {
+export function parseHostPort(value: string, example = `${DEFAULT_CONTROL_HOST}:${DEFAULT_CONTROL_PORT}`): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(value.trim());
   const port = m ? Number(m[3]) : NaN;
-  if (!m || port > 65535) throw new InvalidArgumentError('expected HOST:PORT, e.g. 127.0.0.1:10810');
+  if (!m || port > 65535) throw new InvalidArgumentError(`expected HOST:PORT, e.g. ${example}`);
   return { host: m[1] ?? (m[2] || DEFAULT_CONTROL_HOST), port };
 }
 
-function summarize(server: RunningServer): ServeSummary {
-  const { dir, serial, poolId } = server.pool.info();
-  return { version: VERSION, pool: { dir, serial, poolId }, control: server.url, services: [...server.services], luns: server.pool.listLuns() };
+/** `--nbd`: HOST:PORT as for --control, or `none` for no TCP listener. */
+export function parseNbdListen(value: string): { host: string; port: number } | null {
+  return value.trim() === 'none' ? null : parseHostPort(value, `${DEFAULT_NBD_ENDPOINTS.tcp.host}:${DEFAULT_NBD_ENDPOINTS.tcp.port} or none`);
 }
 
 function describe(summary: ServeSummary, created: number): string[] {
@@ -64,6 +76,9 @@ function describe(summary: ServeSummary, created: number): string[] {
     created > 0 ? `LUNs (the pool was empty; created ${created} default LUNs):` : 'LUNs:',
     ...lunTable(summary.luns).map((l) => `  ${l}`),
     '',
+    ...(summary.exports.some((e) => e.uris.length > 0)
+      ? ['NBD exports (attach with nbd-client -N NAME, qemu, nbdinfo, nbdfuse):', ...exportTable(summary.exports).map((l) => `  ${l}`), '']
+      : ['NBD is off (--nbd none and no --nbd-socket).', '']),
     'Stop with Ctrl-C (SIGINT) or SIGTERM.',
   ];
 }

@@ -5,6 +5,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { VERSION } from '../version.js';
+import { registerExportCommands } from './commands-export.js';
 import { registerLunCommands } from './commands-lun.js';
 import { registerServeCommand } from './commands-serve.js';
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, failureLine, usageLine } from './exit.js';
@@ -21,6 +22,7 @@ export function buildProgram(): Command {
     .configureOutput({ outputError: () => undefined });
   registerServeCommand(program);
   registerLunCommands(program);
+  registerExportCommands(program);
   return program;
 }
 

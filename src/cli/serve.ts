@@ -5,8 +5,10 @@
  * signal handling.
  */
 import { DEFAULT_CONTROL_HOST, DEFAULT_CONTROL_PORT } from '../control/defaults.js';
+import { DEFAULT_NBD_ENDPOINTS, describeExports, type NbdEndpoints, type PoolExportInfo } from '../nbd/pool-exports.js';
 import { Pool, type CreateLunRequest, type LunInfo, type PoolInfo } from '../store/pool.js';
 import type { EngineKind } from '../store/open-engine.js';
+import { VERSION } from '../version.js';
 import { DEFAULT_DATA_DIR, DEFAULT_LUNS } from './defaults.js';
 import { SERVICES, type RunningService, type Service } from './services.js';
 
@@ -17,6 +19,12 @@ export interface ServeOptions {
   dataDir?: string;
   /** Where the control API listens (default 127.0.0.1:10810; port 0 picks a free one). */
   control?: { host?: string; port?: number };
+  /**
+   * Where the NBD server listens (default TCP 127.0.0.1:10809 only). Given,
+   * it is taken as is: no `tcp` means no TCP listener, no `socket` no unix
+   * socket, neither no NBD server.
+   */
+  nbd?: NbdEndpoints;
   /** Serial for a new pool; checked against an existing one. */
   serial?: string;
   io?: EngineKind;
@@ -30,7 +38,10 @@ export interface RunningServer {
   pool: Pool;
   /** The control API's URL. */
   url: string;
+  /** One entry per URL: the NBD server may listen on TCP and a unix socket. */
   services: ReadonlyArray<{ name: string; url: string }>;
+  /** Where the NBD server listens (empty when it is off). */
+  nbd: NbdEndpoints;
   /** The LUNs this start created because the pool was empty. */
   created: LunInfo[];
   /** Stop the services in reverse order, then close the pool (which flushes). Idempotent. */
@@ -52,13 +63,16 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
       for (const lun of options.defaultLuns ?? DEFAULT_LUNS) created.push(await pool.createLun(lun));
     }
     const control = { host: options.control?.host ?? DEFAULT_CONTROL_HOST, port: options.control?.port ?? DEFAULT_CONTROL_PORT };
-    for (const service of options.services ?? SERVICES) running.push(await service.start(pool, { control }));
-    const url = running.find((s) => s.name === 'control')?.url ?? '';
+    const nbd = options.nbd ?? DEFAULT_NBD_ENDPOINTS;
+    const nbdEndpoints = (): NbdEndpoints => running.find((s) => s.nbd)?.nbd ?? {};
+    for (const service of options.services ?? SERVICES) running.push(await service.start(pool, { control, nbd, nbdEndpoints }));
+    const url = running.find((s) => s.name === 'control')?.urls[0] ?? '';
     let stopping: Promise<void> | undefined;
     return {
       pool,
       url,
-      services: running.map(({ name, url }) => ({ name, url })),
+      services: running.flatMap(({ name, urls }) => urls.map((u) => ({ name, url: u }))),
+      nbd: nbdEndpoints(),
       created,
       stop: () => (stopping ??= stopAll()),
     };
@@ -75,4 +89,13 @@ export interface ServeSummary {
   control: string;
   services: Array<{ name: string; url: string }>;
   luns: LunInfo[];
+  /** Every LUN as an NBD export, with the URIs that reach it. */
+  exports: PoolExportInfo[];
+}
+
+/** What `serve` prints (human or --json) once everything listens. */
+export function summarize(server: RunningServer): ServeSummary {
+  const { dir, serial, poolId } = server.pool.info();
+  const luns = server.pool.listLuns();
+  return { version: VERSION, pool: { dir, serial, poolId }, control: server.url, services: [...server.services], luns, exports: describeExports(luns, server.nbd) };
 }

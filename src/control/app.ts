@@ -5,11 +5,13 @@
  */
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { NbdEndpoints } from '../nbd/pool-exports.js';
 import { handleError, handleNotFound } from './error-reply.js';
 import type { ControlModel } from './model.js';
 import { acceptJsonOnly } from './json-body.js';
 import { registerOpenApi } from './openapi.js';
 import type { RouteModule } from './routes.js';
+import { exportRoutes } from './routes-exports.js';
 import { lunRoutes } from './routes-luns.js';
 import { systemRoutes } from './routes-system.js';
 import { ErrorBody } from './schemas.js';
@@ -24,6 +26,8 @@ export interface ControlAppOptions {
   routes?: readonly RouteModule[];
   /** fastify logger setting; off by default. */
   logger?: FastifyServerOptions['logger'];
+  /** Where the NBD server listens, for GET /v1/exports (default: nowhere, the URIs are empty). */
+  nbd?: () => NbdEndpoints;
 }
 
 export async function buildControlApp(model: ControlModel, options: ControlAppOptions = {}): Promise<FastifyInstance> {
@@ -40,7 +44,8 @@ export async function buildControlApp(model: ControlModel, options: ControlAppOp
   acceptJsonOnly(app);
   app.addSchema(ErrorBody);
   await registerOpenApi(app);
-  for (const routes of [...V1_ROUTES, ...(options.routes ?? [])]) await app.register(routes, { prefix: '/v1', model });
+  const nbd = options.nbd ?? (() => ({}));
+  for (const routes of [...V1_ROUTES, exportRoutes(nbd), ...(options.routes ?? [])]) await app.register(routes, { prefix: '/v1', model });
   await app.ready();
   return app;
 }

@@ -6,11 +6,13 @@
 import { ERROR_CODES, LunrigError, type ErrorCode } from '../errors.js';
 import type { CreateLunRequest, LunInfo } from '../store/pool.js';
 import { DEFAULT_SERVER_URL } from './defaults.js';
-import type { SystemInfoT } from './schemas.js';
+import type { ExportInfoT, SystemInfoT } from './schemas.js';
 
 export { DEFAULT_SERVER_URL } from './defaults.js';
 export type { CreateLunRequest, LunInfo } from '../store/pool.js';
 export type SystemInfo = SystemInfoT;
+/** An NBD export as GET /v1/exports describes it. */
+export type ExportInfo = ExportInfoT;
 /** A LUN as GET /v1/luns/:name describes it. */
 export type LunDetail = LunInfo & { allocatedBytes: number };
 
@@ -49,6 +51,15 @@ export class ControlClient {
 
   growLun(name: string, size: number | string): Promise<LunInfo> {
     return this.request('POST', `/v1/luns/${encodeURIComponent(name)}/grow`, { size });
+  }
+
+  /** Make a LUN read-only or read-write (PATCH /v1/luns/:name). */
+  setReadOnly(name: string, readOnly: boolean): Promise<LunInfo> {
+    return this.request('PATCH', `/v1/luns/${encodeURIComponent(name)}`, { readOnly });
+  }
+
+  async listExports(): Promise<ExportInfo[]> {
+    return (await this.request<{ exports: ExportInfo[] }>('GET', '/v1/exports')).exports;
   }
 
   async deleteLun(name: string): Promise<void> {

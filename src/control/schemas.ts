@@ -90,6 +90,24 @@ export const CreateLunBody = Type.Object(
 
 export const GrowLunBody = Type.Object({ size: Size }, { additionalProperties: false, title: 'GrowLun' });
 
+/** The LUN settings that may change in place; at least one must be given. */
+export const UpdateLunBody = Type.Object(
+  { readOnly: Type.Optional(Type.Boolean({ description: 'refuse writes (NBD exports it READ_ONLY; open connections get EPERM)' })) },
+  { additionalProperties: false, minProperties: 1, title: 'UpdateLun' },
+);
+
+export const ExportInfo = Type.Object(
+  {
+    name: Type.String({ description: 'the export name: the LUN name' }),
+    size: Type.Integer({ description: 'bytes; a grown LUN shows its new size to new connections' }),
+    readOnly: Type.Boolean(),
+    uris: Type.Array(Type.String(), { description: 'NBD URIs that reach it (nbd://..., nbd+unix://...); empty when NBD is off' }),
+  },
+  { title: 'ExportInfo' },
+);
+
+export const ExportList = Type.Object({ exports: Type.Array(ExportInfo) }, { title: 'ExportList' });
+
 /** Every route answers errors with the same body: the shared schema, registered once (see app.ts). */
 const ErrorRef = Type.Unsafe<Static<typeof ErrorBody>>({ $ref: 'Error#' });
 export const errorResponses = { '4xx': ErrorRef, '5xx': ErrorRef } as const;
@@ -99,3 +117,4 @@ export type SystemInfoT = Static<typeof SystemInfo>;
 export type LunInfoT = Static<typeof LunInfo>;
 export type LunDetailT = Static<typeof LunDetail>;
 export type CreateLunBodyT = Static<typeof CreateLunBody>;
+export type ExportInfoT = Static<typeof ExportInfo>;

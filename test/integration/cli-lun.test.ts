@@ -47,7 +47,7 @@ interface Served {
 
 /** Start `lunrig serve --json` on a free port and wait for its summary line (a later --io wins). */
 async function serve(dataDir: string, extra: string[] = []): Promise<Served> {
-  const child = spawn(process.execPath, [MAIN, 'serve', '--json', '--data', dataDir, '--control', '127.0.0.1:0', '--io', 'fs', ...extra], {
+  const child = spawn(process.execPath, [MAIN, 'serve', '--json', '--data', dataDir, '--control', '127.0.0.1:0', '--nbd', '127.0.0.1:0', '--io', 'fs', ...extra], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: cleanEnv(),
   });
@@ -125,7 +125,10 @@ describe('lunrig serve', () => {
     const { summary, url } = await serve(temp.make(), ['--serial', 'FCA24']);
     expect(summary.version).toBe(VERSION);
     expect(summary.pool.serial).toBe('FCA24');
-    expect(summary.services).toEqual([{ name: 'control', url }]);
+    expect(summary.services).toEqual([
+      { name: 'control', url },
+      { name: 'nbd', url: expect.stringMatching(/^nbd:\/\/127\.0\.0\.1:\d+\/$/) },
+    ]);
     expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     expect(summary.luns.map((l) => [l.name, l.size, l.lssAddress, l.volumeId])).toEqual([
       ['lun0', GiB, '2105:FCA24:10', '000FCA24'],
@@ -158,13 +161,13 @@ describe('lunrig serve', () => {
   it('refuses a second server on the same pool with one line and exit 1 (POOL_LOCKED)', async () => {
     const dir = temp.make();
     await serve(dir);
-    const run = await lunrig(['serve', '--data', dir, '--control', '127.0.0.1:0', '--io', 'fs']);
+    const run = await lunrig(['serve', '--data', dir, '--control', '127.0.0.1:0', '--nbd', '127.0.0.1:0', '--io', 'fs']);
     expectFailure(run, 1, 'POOL_LOCKED');
   });
 
   it('prints pool, serial, control URL and a LUN table for people', async () => {
     const dir = temp.make();
-    const child = spawn(process.execPath, [MAIN, 'serve', '--data', dir, '--control', '127.0.0.1:0', '--serial', 'ABC12', '--io', 'fs'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [MAIN, 'serve', '--data', dir, '--control', '127.0.0.1:0', '--nbd', '127.0.0.1:0', '--serial', 'ABC12', '--io', 'fs'], { stdio: ['ignore', 'pipe', 'pipe'] });
     children.add(child);
     let out = '';
     await new Promise<void>((resolve, reject) => {
@@ -185,7 +188,7 @@ describe('lunrig serve', () => {
   });
 
   it('rejects a bad --serial with INVALID_ARGUMENT and a bad --control as a usage error', async () => {
-    expectFailure(await lunrig(['serve', '--data', temp.make(), '--control', '127.0.0.1:0', '--io', 'fs', '--serial', 'toolong']), 1, 'INVALID_ARGUMENT');
+    expectFailure(await lunrig(['serve', '--data', temp.make(), '--control', '127.0.0.1:0', '--nbd', 'none', '--io', 'fs', '--serial', 'toolong']), 1, 'INVALID_ARGUMENT');
     expectFailure(await lunrig(['serve', '--data', temp.make(), '--control', 'localhost']), 2, 'USAGE');
   });
 });

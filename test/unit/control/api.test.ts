@@ -252,9 +252,9 @@ describe('GET /openapi.json', () => {
     const doc = res.json();
     expect(doc.openapi).toMatch(/^3\.\d+\.\d+$/);
     expect(doc.info).toMatchObject({ title: expect.any(String), version: VERSION });
-    expect(Object.keys(doc.paths).sort()).toEqual(['/v1/luns', '/v1/luns/{name}', '/v1/luns/{name}/grow', '/v1/system']);
+    expect(Object.keys(doc.paths).sort()).toEqual(['/v1/exports', '/v1/luns', '/v1/luns/{name}', '/v1/luns/{name}/grow', '/v1/system']);
     expect(Object.keys(doc.paths['/v1/luns']).sort()).toEqual(['get', 'post']);
-    expect(Object.keys(doc.paths['/v1/luns/{name}']).sort()).toEqual(['delete', 'get']);
+    expect(Object.keys(doc.paths['/v1/luns/{name}']).sort()).toEqual(['delete', 'get', 'patch']);
     const create = doc.paths['/v1/luns'].post;
     expect(create.requestBody.content['application/json'].schema.required).toEqual(['name', 'size']);
     expect(Object.keys(create.responses)).toEqual(expect.arrayContaining(['201', '4XX', '5XX']));
@@ -269,7 +269,7 @@ describe('GET /openapi.json', () => {
       expect(pointer.reduce((node: any, key) => node?.[key], doc), ref).toBeDefined();
     }
     const operationIds = Object.values(doc.paths as Record<string, Record<string, { operationId: string }>>).flatMap((ops) => Object.values(ops).map((op) => op.operationId));
-    expect(operationIds.sort()).toEqual(['createLun', 'deleteLun', 'getLun', 'getSystem', 'growLun', 'listLuns']);
+    expect(operationIds.sort()).toEqual(['createLun', 'deleteLun', 'getLun', 'getSystem', 'growLun', 'listExports', 'listLuns', 'updateLun']);
     // Every operation documents its success and error responses.
     for (const [path, ops] of Object.entries(doc.paths as Record<string, Record<string, { responses: Record<string, unknown> }>>)) {
       for (const [method, op] of Object.entries(ops)) {
