@@ -1,7 +1,8 @@
 /**
  * The client's side of the fixed-newstyle handshake: structured replies, meta
  * contexts, NBD_OPT_GO with block sizes, name and description (falling back to
- * NBD_OPT_EXPORT_NAME for servers without GO), and NBD_OPT_LIST.
+ * NBD_OPT_EXPORT_NAME for servers without GO), NBD_OPT_LIST, and the
+ * NBD_OPT_STARTTLS exchange (the upgrade itself is in tls-client.ts).
  */
 import { LunrigError } from '../errors.js';
 import * as C from './constants.js';
@@ -73,8 +74,30 @@ async function readOptionReply(reader: SocketReader, option: number): Promise<Op
 function replyError(option: number, reply: OptionReply): LunrigError {
   const message = reply.data.toString('utf8');
   const code =
-    reply.type === C.NBD_REP_ERR_UNKNOWN ? 'LUN_NOT_FOUND' : reply.type === C.NBD_REP_ERR_SHUTDOWN ? 'CLOSED' : reply.type === C.NBD_REP_ERR_UNSUP ? 'NOT_SUPPORTED' : 'IO_ERROR';
-  return new LunrigError(code, `${optionName(option)}: ${optionReplyName(reply.type)}${message ? `: ${message}` : ''}`, { replyType: reply.type });
+    reply.type === C.NBD_REP_ERR_UNKNOWN
+      ? 'LUN_NOT_FOUND'
+      : reply.type === C.NBD_REP_ERR_SHUTDOWN
+        ? 'CLOSED'
+        : reply.type === C.NBD_REP_ERR_UNSUP || reply.type === C.NBD_REP_ERR_TLS_REQD
+          ? 'NOT_SUPPORTED'
+          : 'IO_ERROR';
+  const hint = reply.type === C.NBD_REP_ERR_TLS_REQD ? ' (the server requires TLS: connect with the tls option)' : '';
+  return new LunrigError(code, `${optionName(option)}: ${optionReplyName(reply.type)}${message ? `: ${message}` : ''}${hint}`, { replyType: reply.type });
+}
+
+/**
+ * NBD_OPT_STARTTLS: undefined when acknowledged (the caller MUST upgrade at
+ * once), else how the server declined it (e.g. "NBD_REP_ERR_UNSUP: ...").
+ */
+export async function requestStartTls(reader: SocketReader, write: Write): Promise<string | undefined> {
+  write(encodeOption(C.NBD_OPT_STARTTLS));
+  const r = await readOptionReply(reader, C.NBD_OPT_STARTTLS);
+  if (r.type === C.NBD_REP_ACK) {
+    if (r.data.length !== 0) throw new NbdWireError('NBD_OPT_STARTTLS acknowledged with data');
+    return undefined;
+  }
+  if (isOptionReplyError(r.type)) return `${optionReplyName(r.type)}${r.data.length ? `: ${r.data.toString('utf8')}` : ''}`;
+  throw new NbdWireError(`unexpected ${optionReplyName(r.type)} to NBD_OPT_STARTTLS`);
 }
 
 export async function negotiateExport(reader: SocketReader, write: Write, noZeroes: boolean, o: ClientHandshakeOptions): Promise<HandshakeResult> {

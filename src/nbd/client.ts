@@ -14,6 +14,9 @@
  *  - blockStatus() uses base:allocation when negotiated, else reports data;
  *  - identity() comes from the lunrig identity token in the export description
  *    (identity-description.ts), else is derived from the target and export name.
+ *
+ * With `tls`, STARTTLS is the first option and everything after it runs over
+ * TLS (tls-client.ts); `tls` on the client then tells how it was secured.
  */
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
@@ -32,6 +35,7 @@ import type { BlockDescriptor } from './reply-codec.js';
 import { commandName, errnoName } from './protocol-names.js';
 import { encodeRequestHeader } from './request-codec.js';
 import { SocketReader } from './socket-reader.js';
+import { checkClientTlsOptions, startClientTls, type ClientTlsInfo, type NbdClientTlsOptions } from './tls-client.js';
 import { NbdWireError } from './wire.js';
 
 export type NbdTarget = { host: string; port?: number } | { path: string };
@@ -47,6 +51,8 @@ export interface NbdClientOptions {
   connectTimeoutMs?: number;
   /** Requests on the wire at once; more wait in the client (default 64). */
   maxInFlight?: number;
+  /** STARTTLS before anything else (tls-client.ts). */
+  tls?: NbdClientTlsOptions;
 }
 
 /** A request sent as is, bypassing the client's checks (tests, diagnostics). */
@@ -93,6 +99,8 @@ export class NbdClient extends EventEmitter<NbdClientEvents> implements Volume {
   /** As advertised (undefined: the server sent none and protocol defaults apply). */
   readonly blockSize: BlockSizeConstraints | undefined;
   readonly description: string | undefined;
+  /** How the connection is secured; undefined in plaintext. */
+  readonly tls: ClientTlsInfo | undefined;
   private readonly _size: number;
   private readonly ident: VolumeIdentity;
   private readonly writer: CorkedWriter;
@@ -117,8 +125,10 @@ export class NbdClient extends EventEmitter<NbdClientEvents> implements Volume {
     hs: HandshakeResult,
     options: NbdClientOptions,
     targetLabel: string,
+    tlsInfo: ClientTlsInfo | undefined,
   ) {
     super();
+    this.tls = tlsInfo;
     this.exportName = options.exportName;
     this._size = hs.size;
     this.transmissionFlags = hs.transmissionFlags;
@@ -163,46 +173,40 @@ export class NbdClient extends EventEmitter<NbdClientEvents> implements Volume {
     if (Buffer.byteLength(options.exportName, 'utf8') > C.NBD_MAX_STRING) {
       throw new LunrigError('INVALID_ARGUMENT', `export name longer than ${C.NBD_MAX_STRING} bytes`);
     }
-    const socket = await openSocket(target, options.connectTimeoutMs ?? 10_000);
-    const reader = new SocketReader(socket);
-    const timer = setTimeout(() => reader.fail(new LunrigError('UNREACHABLE', 'NBD handshake timed out')), options.connectTimeoutMs ?? 10_000);
+    if (options.tls) checkClientTlsOptions(options.tls);
+    const s = await openHandshake(target, options.connectTimeoutMs ?? 10_000, options.tls);
     try {
-      const write = (b: Buffer): void => void socket.write(b);
-      const { noZeroes } = await openSession(reader, write);
-      const hs = await negotiateExport(reader, write, noZeroes, {
+      const hs = await negotiateExport(s.reader, s.write, s.noZeroes, {
         exportName: options.exportName,
         structuredReplies: options.structuredReplies ?? true,
         metaContexts: options.metaContexts ?? [C.NBD_META_CONTEXT_BASE_ALLOCATION],
       });
-      reader.detach();
-      return new NbdClient(socket, reader.queue, hs, options, targetLabel(target));
+      s.reader.detach();
+      return new NbdClient(s.socket, s.reader.queue, hs, options, targetLabel(target), s.tls);
     } catch (err) {
-      socket.destroy();
-      throw handshakeError(err);
+      s.socket.destroy();
+      throw s.failure(err);
     } finally {
-      clearTimeout(timer);
+      s.done();
     }
   }
 
   /** The exports a server offers (NBD_OPT_LIST), on a short-lived connection. */
-  static async listExports(target: NbdTarget, options: { connectTimeoutMs?: number } = {}): Promise<ExportListing[]> {
-    const socket = await openSocket(target, options.connectTimeoutMs ?? 10_000);
-    const reader = new SocketReader(socket);
-    const timer = setTimeout(() => reader.fail(new LunrigError('UNREACHABLE', 'NBD handshake timed out')), options.connectTimeoutMs ?? 10_000);
+  static async listExports(target: NbdTarget, options: { connectTimeoutMs?: number; tls?: NbdClientTlsOptions } = {}): Promise<ExportListing[]> {
+    if (options.tls) checkClientTlsOptions(options.tls);
+    const s = await openHandshake(target, options.connectTimeoutMs ?? 10_000, options.tls);
     try {
-      const write = (b: Buffer): void => void socket.write(b);
-      await openSession(reader, write);
-      const list = await listExports(reader, write);
-      await abortSession(reader, write);
+      const list = await listExports(s.reader, s.write);
+      await abortSession(s.reader, s.write);
       return list;
     } catch (err) {
-      throw handshakeError(err);
+      throw s.failure(err);
     } finally {
-      clearTimeout(timer);
-      reader.detach();
-      socket.on('error', () => undefined);
-      socket.end();
-      setTimeout(() => socket.destroy(), 1000).unref();
+      s.done();
+      s.reader.detach();
+      s.socket.on('error', () => undefined);
+      s.socket.end();
+      setTimeout(() => s.socket.destroy(), 1000).unref();
     }
   }
 
@@ -528,6 +532,64 @@ function openSocket(target: NbdTarget, timeoutMs: number): Promise<net.Socket> {
     };
     socket.once('error', onError);
   });
+}
+
+interface OpenHandshake {
+  /** The plain socket, or the TLS socket after STARTTLS. */
+  socket: net.Socket;
+  reader: SocketReader;
+  write: (b: Buffer) => void;
+  noZeroes: boolean;
+  tls: ClientTlsInfo | undefined;
+  /** The error to throw for a failure during the handshake. */
+  failure(err: unknown): LunrigError;
+  /** Stop the handshake timer. */
+  done(): void;
+}
+
+/**
+ * Connect, read the greeting, send client flags and, with `tls`, run
+ * STARTTLS. One timer bounds all of it and what the caller negotiates next;
+ * on a failure here the socket is already gone.
+ */
+async function openHandshake(target: NbdTarget, timeoutMs: number, tlsOptions: NbdClientTlsOptions | undefined): Promise<OpenHandshake> {
+  const raw = await openSocket(target, timeoutMs);
+  let socket: net.Socket = raw;
+  let reader = new SocketReader(raw);
+  let timedOut = false;
+  const timeout = (): LunrigError => new LunrigError('UNREACHABLE', 'NBD handshake timed out');
+  const timer = setTimeout(() => {
+    timedOut = true;
+    reader.fail(timeout());
+    socket.destroy(); // also ends a TLS handshake in progress
+  }, timeoutMs);
+  const failure = (err: unknown): LunrigError => (timedOut ? timeout() : handshakeError(err));
+  try {
+    const { noZeroes } = await openSession(reader, (b) => void socket.write(b));
+    let tlsInfo: ClientTlsInfo | undefined;
+    if (tlsOptions) {
+      const up = await startClientTls(raw, reader, tlsOptions, 'host' in target ? target.host : undefined);
+      if (up) {
+        socket = up.socket;
+        reader = up.reader;
+        tlsInfo = up.info;
+      }
+    }
+    return {
+      socket,
+      reader,
+      write: (b) => void socket.write(b),
+      noZeroes,
+      tls: tlsInfo,
+      failure,
+      done: () => clearTimeout(timer),
+    };
+  } catch (err) {
+    clearTimeout(timer);
+    socket.destroy();
+    raw.destroy();
+    throw failure(err);
+  }
 }
 
 function handshakeError(err: unknown): LunrigError {

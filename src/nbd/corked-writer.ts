@@ -24,6 +24,11 @@ export class CorkedWriter {
     for (const b of buffers) this.socket.write(b);
   }
 
+  /** Hand what is corked to the socket now, not at the end of the tick (before STARTTLS wraps it). */
+  flush(): void {
+    if (this.corked) this.uncork();
+  }
+
   /** Bytes handed to the socket and not yet accepted by the kernel. */
   get buffered(): number {
     return this.socket.writableLength;

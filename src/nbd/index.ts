@@ -9,3 +9,10 @@ export type { BlockSizeConstraints, ExportListing } from './option-data-codec.js
 export { NBD_ERRNO, errnoForError, errorCodeForErrno } from './errno-map.js';
 export { formatIdentityDescription, parseIdentityDescription } from './identity-description.js';
 export { transmissionFlags } from './transmission-flags.js';
+export type { NbdServerTlsOptions, NbdTlsMode, Pem, X509ServerCredentials } from './tls-options.js';
+export type { NbdClientTlsOptions, ClientTlsInfo } from './tls-client.js';
+export type { TlsPeerIdentity, TlsSessionInfo } from './tls-peer.js';
+export { peerLabel } from './tls-peer.js';
+export { parsePskFile, formatPskLine, type PskKeys } from './tls-psk.js';
+export { loadPskFile, loadX509Directory, QEMU_PSK_FILE, type X509Files } from './tls-files.js';
+export { DEFAULT_NBD_ENDPOINTS, PoolExports, describeExports, exportUris, type NbdEndpoints, type PoolExportInfo } from './pool-exports.js';

@@ -3,6 +3,10 @@
  * transmission requests, many requests in flight with replies sent as they
  * complete (out of order), bounded buffering with backpressure, and clean
  * endings. Anything a client sends can at worst end its own connection.
+ *
+ * STARTTLS swaps the socket for a TLSSocket (tls-server-upgrade.ts) between
+ * two option negotiations; parsing, limits and backpressure then run on the
+ * TLS socket exactly as on the plain one.
  */
 import type { Socket } from 'node:net';
 import { ByteQueue, joinChunks } from './byte-queue.js';
@@ -17,12 +21,17 @@ import { ServerNegotiation, type NegotiatedExport, type OptionResult } from './s
 import type { ResolvedServerOptions } from './server-options.js';
 import { NbdWireError } from './wire.js';
 import type { ExportEntry } from './export-provider.js';
+import type { TlsSessionInfo } from './tls-peer.js';
+import { upgradeServerSocket } from './tls-server-upgrade.js';
 
-export type ConnectionPhase = 'clientFlags' | 'options' | 'transmission' | 'closing';
+/** 'tls': STARTTLS acknowledged, TLS handshake in progress. */
+export type ConnectionPhase = 'clientFlags' | 'options' | 'tls' | 'transmission' | 'closing';
 
 export interface ConnectionHooks {
   isShuttingDown(): boolean;
   onClose(conn: ServerConnection, reason: string): void;
+  /** TLS is up; `session.peer` is the verified client identity. */
+  onTls?(conn: ServerConnection, session: TlsSessionInfo): void;
 }
 
 export interface ConnectionStats {
@@ -34,6 +43,8 @@ export interface ConnectionStats {
   /** Most bytes this connection held at once (unparsed input + reserved payloads + unsent replies). */
   peakBufferedBytes: number;
   requests: number;
+  /** The TLS session once STARTTLS succeeded. */
+  tls: TlsSessionInfo | undefined;
 }
 
 interface PendingOption {
@@ -63,7 +74,11 @@ interface Session {
 export class ServerConnection {
   private phase: ConnectionPhase = 'clientFlags';
   private readonly queue = new ByteQueue();
-  private readonly writer: CorkedWriter;
+  /** The plain socket, then the TLSSocket after STARTTLS. */
+  private socket: Socket;
+  private writer: CorkedWriter;
+  private noZeroes = false;
+  private tlsSession: TlsSessionInfo | undefined;
   private negotiation: ServerNegotiation | undefined;
   private pendingOption: PendingOption | undefined;
   private pendingWrite: PendingWrite | undefined;
@@ -82,32 +97,39 @@ export class ServerConnection {
   private handshakeTimer: NodeJS.Timeout | undefined;
   private lingerTimer: NodeJS.Timeout | undefined;
 
+  private readonly onData = (chunk: Buffer): void => {
+    if (this.phase === 'closing' || this.disconnecting) return; // nothing after DISC/ABORT is read
+    this.queue.push(chunk);
+    this.pump();
+  };
+  private readonly onEnd = (): void => {
+    this.readEnded = true;
+    this.pump();
+  };
+  private readonly onDrain = (): void => this.pump();
+  private readonly onError = (err: Error): void => {
+    this.closeReason = `socket error: ${err.message}`;
+  };
+  private readonly onClose = (): void => this.onClosed();
+
   constructor(
     readonly id: number,
-    private readonly socket: Socket,
+    socket: Socket,
     private readonly options: ResolvedServerOptions,
     private readonly hooks: ConnectionHooks,
   ) {
+    this.socket = socket;
     this.writer = new CorkedWriter(socket);
   }
 
+  /** The TLS session (protocol, cipher, verified peer) once STARTTLS succeeded. */
+  get tls(): TlsSessionInfo | undefined {
+    return this.tlsSession;
+  }
+
   start(): void {
-    const s = this.socket;
-    s.setNoDelay(true); // TCP_NODELAY (spec §2.1); a no-op on unix sockets
-    s.on('data', (chunk: Buffer) => {
-      if (this.phase === 'closing' || this.disconnecting) return; // nothing after DISC/ABORT is read
-      this.queue.push(chunk);
-      this.pump();
-    });
-    s.on('end', () => {
-      this.readEnded = true;
-      this.pump();
-    });
-    s.on('drain', () => this.pump());
-    s.on('error', (err) => {
-      this.closeReason = `socket error: ${err.message}`;
-    });
-    s.on('close', () => this.onClosed());
+    this.socket.setNoDelay(true); // TCP_NODELAY (spec §2.1); a no-op on unix sockets
+    this.attach(this.socket);
     const t = this.options.limits.handshakeTimeoutMs;
     if (t > 0) {
       this.handshakeTimer = setTimeout(() => this.destroy('handshake timeout'), t);
@@ -119,7 +141,8 @@ export class ServerConnection {
   /** Server is closing: handshakes end now, transmissions once their in-flight requests are answered. */
   shutdown(): void {
     this.shutdownRequested = true;
-    if (this.phase === 'clientFlags' || this.phase === 'options') this.end('server shutting down');
+    if (this.phase === 'tls') this.destroy('server shutting down');
+    else if (this.phase === 'clientFlags' || this.phase === 'options') this.end('server shutting down');
     else this.maybeFinish();
   }
 
@@ -140,12 +163,22 @@ export class ServerConnection {
       outstandingBytes: this.outstandingBytes,
       peakBufferedBytes: this.peakBufferedBytes,
       requests: this.requests,
+      tls: this.tlsSession,
     };
+  }
+
+  private attach(s: Socket): void {
+    s.on('data', this.onData);
+    s.on('end', this.onEnd);
+    s.on('drain', this.onDrain);
+    s.on('error', this.onError);
+    s.on('close', this.onClose);
   }
 
   /** Parse as much as the limits allow, then pause or resume the socket accordingly. */
   private pump(): void {
-    if (this.pumping || this.closed) return;
+    // During the TLS handshake the plain socket belongs to TLS: not read, paused or resumed here.
+    if (this.pumping || this.closed || this.phase === 'tls') return;
     this.pumping = true;
     try {
       while (this.phase !== 'closing' && !this.blocked() && this.step()) {
@@ -158,7 +191,7 @@ export class ServerConnection {
       this.pumping = false;
     }
     this.notePeak();
-    if (this.closed || this.socket.destroyed) return;
+    if (this.closed || this.socket.destroyed || (this.phase as ConnectionPhase) === 'tls') return;
     if (this.phase !== 'closing' && this.blocked() && !this.readEnded) this.socket.pause();
     else this.socket.resume();
     this.maybeFinish();
@@ -193,7 +226,15 @@ export class ServerConnection {
       this.destroy(`unknown client flags 0x${flags.toString(16)}`);
       return false;
     }
-    this.negotiation = new ServerNegotiation(this.options, (flags & C.NBD_FLAG_C_NO_ZEROES) !== 0, this.hooks.isShuttingDown);
+    // TLS needs fixed newstyle on both sides; without it the server MUST run NOTLS, which 'require' forbids.
+    const fixed = (flags & C.NBD_FLAG_C_FIXED_NEWSTYLE) !== 0;
+    const tlsMode = fixed ? (this.options.tls?.mode ?? 'off') : 'off';
+    if (!fixed && this.options.tls?.mode === 'require') {
+      this.destroy('TLS is required and the client does not speak fixed newstyle');
+      return false;
+    }
+    this.noZeroes = (flags & C.NBD_FLAG_C_NO_ZEROES) !== 0;
+    this.negotiation = new ServerNegotiation(this.options, this.noZeroes, this.hooks.isShuttingDown, { mode: tlsMode, session: undefined });
     this.phase = 'options';
     return true;
   }
@@ -234,6 +275,49 @@ export class ServerConnection {
     this.writer.send(result.replies);
     if (outcome.kind === 'abort') this.end('NBD_OPT_ABORT');
     else if (outcome.kind === 'transmission') this.enterTransmission(outcome.negotiated);
+    else if (outcome.kind === 'starttls') this.startTls();
+  }
+
+  /** After STARTTLS's ACK: hand the socket to TLS, then negotiate afresh on the encrypted stream. */
+  private startTls(): void {
+    const cfg = this.options.tls!; // a 'starttls' outcome only comes when TLS is on
+    if (this.queue.length > 0) {
+      // A client MUST wait for the ACK; plaintext pipelined behind STARTTLS is how
+      // STARTTLS command injection works, so it is refused, never fed to TLS.
+      this.destroy('data sent after NBD_OPT_STARTTLS before TLS started');
+      return;
+    }
+    const raw = this.socket;
+    this.writer.flush(); // the ACK leaves in plaintext, ahead of any TLS record
+    this.negotiation = undefined;
+    this.phase = 'tls';
+    this.closeReason = 'TLS handshake failed: connection closed'; // unless the handshake says more before 'close'
+    raw.off('data', this.onData);
+    raw.off('end', this.onEnd);
+    raw.off('drain', this.onDrain);
+    // 'close' stays on the plain socket: a failed handshake ends there. Its errors now also surface through TLS.
+    upgradeServerSocket(raw, cfg).then(
+      ({ socket, session }) => {
+        if (this.closed || this.phase !== 'tls') {
+          socket.destroy();
+          return;
+        }
+        this.socket = socket;
+        this.writer = new CorkedWriter(socket);
+        this.tlsSession = session;
+        this.closeReason = 'closed';
+        this.attach(socket);
+        this.negotiation = new ServerNegotiation(this.options, this.noZeroes, this.hooks.isShuttingDown, { mode: cfg.mode, session });
+        this.phase = 'options';
+        this.hooks.onTls?.(this, session);
+        if (this.shutdownRequested) this.end('server shutting down');
+        else this.pump();
+      },
+      (err: Error) => {
+        // The upgrade destroyed the socket and 'close' finishes the connection; keep an earlier reason (timeout, shutdown).
+        if (this.phase === 'tls') this.closeReason = err.message;
+      },
+    );
   }
 
   private enterTransmission(negotiated: NegotiatedExport): void {

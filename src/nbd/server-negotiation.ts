@@ -3,9 +3,12 @@
  * table), free of sockets: each option goes in, replies and an outcome come
  * out. The connection feeds it whole options and acts on the outcome.
  *
- * TLS (a later step) fits here: NBD_OPT_STARTTLS would return a 'starttls'
- * outcome after its ACK, the connection would wrap the socket, and a fresh
- * ServerNegotiation would start (STARTTLS resets all negotiated state).
+ * TLS (proto.md "TLS support"): NBD_OPT_STARTTLS is acknowledged with a
+ * 'starttls' outcome; the connection upgrades the socket and starts a fresh
+ * ServerNegotiation with the session (STARTTLS resets all negotiated state).
+ * In 'require' mode (FORCEDTLS) every other option but ABORT is refused with
+ * NBD_REP_ERR_TLS_REQD until then, and NBD_OPT_EXPORT_NAME, which cannot be
+ * refused, disconnects.
  */
 import * as C from './constants.js';
 import type { ExportEntry } from './export-provider.js';
@@ -24,6 +27,8 @@ import {
 } from './option-data-codec.js';
 import { optionName } from './protocol-names.js';
 import type { ResolvedServerOptions } from './server-options.js';
+import type { NbdTlsMode } from './tls-options.js';
+import type { TlsSessionInfo } from './tls-peer.js';
 import { transmissionFlags } from './transmission-flags.js';
 import { NbdWireError, decodeString } from './wire.js';
 
@@ -42,6 +47,8 @@ export type OptionOutcome =
   | { kind: 'transmission'; negotiated: NegotiatedExport }
   /** NBD_OPT_ABORT was acknowledged: flush the reply, then close. */
   | { kind: 'abort' }
+  /** NBD_OPT_STARTTLS was acknowledged: flush the ACK, then hand the socket to TLS. */
+  | { kind: 'starttls' }
   /** No error path exists (failed NBD_OPT_EXPORT_NAME): hard disconnect. */
   | { kind: 'disconnect'; reason: string };
 
@@ -51,6 +58,15 @@ export interface OptionResult {
 }
 
 const CONTINUE: OptionOutcome = { kind: 'continue' };
+
+/** TLS as one negotiation sees it: the mode in force on this connection and, once STARTTLS succeeded, the session. */
+export interface NegotiationTls {
+  mode: NbdTlsMode;
+  /** Set on the negotiation that runs over TLS; its peer is who LUN masking will match. */
+  session: TlsSessionInfo | undefined;
+}
+
+const NO_TLS: NegotiationTls = { mode: 'off', session: undefined };
 
 const KNOWN_OPTIONS = new Set([
   C.NBD_OPT_EXPORT_NAME,
@@ -73,11 +89,15 @@ export class ServerNegotiation {
     /** Client sent NBD_FLAG_C_NO_ZEROES: EXPORT_NAME's reply omits the 124 zeroes. */
     private readonly noZeroes: boolean,
     private readonly shuttingDown: () => boolean,
+    readonly tls: NegotiationTls = NO_TLS,
   ) {}
 
   /** An option whose data exceeded the server's limit (already drained). */
   tooBig(option: number, length: number): OptionResult {
+    const refused = this.tlsRefusal(option);
+    if (refused) return refused;
     if (option === C.NBD_OPT_EXPORT_NAME) return { replies: [], outcome: { kind: 'disconnect', reason: `NBD_OPT_EXPORT_NAME of ${length} bytes` } };
+    if (option === C.NBD_OPT_STARTTLS && this.tls.mode !== 'off') return this.error(option, C.NBD_REP_ERR_INVALID, 'NBD_OPT_STARTTLS takes no data');
     if (!KNOWN_OPTIONS.has(option)) return this.error(option, C.NBD_REP_ERR_UNSUP, `${optionName(option)} is not supported`);
     return this.error(option, C.NBD_REP_ERR_TOO_BIG, `${optionName(option)} data of ${length} bytes exceeds the server's limit`);
   }
@@ -87,6 +107,8 @@ export class ServerNegotiation {
       if (option === C.NBD_OPT_EXPORT_NAME) return { replies: [], outcome: { kind: 'disconnect', reason: 'server shutting down' } };
       return this.error(option, C.NBD_REP_ERR_SHUTDOWN, 'server is shutting down');
     }
+    const refused = this.tlsRefusal(option);
+    if (refused) return refused;
     try {
       switch (option) {
         case C.NBD_OPT_EXPORT_NAME:
@@ -106,7 +128,7 @@ export class ServerNegotiation {
         case C.NBD_OPT_SET_META_CONTEXT:
           return this.metaContext(option, data);
         case C.NBD_OPT_STARTTLS:
-          return this.error(option, C.NBD_REP_ERR_UNSUP, 'TLS is not supported by this server');
+          return this.startTls(data);
         default:
           // PEEK_EXPORT (withdrawn), EXTENDED_HEADERS (not yet) and anything unknown.
           return this.error(option, C.NBD_REP_ERR_UNSUP, `${optionName(option)} is not supported`);
@@ -118,6 +140,22 @@ export class ServerNegotiation {
       }
       throw err;
     }
+  }
+
+  /** FORCEDTLS before TLS: only STARTTLS and ABORT are served. */
+  private tlsRefusal(option: number): OptionResult | undefined {
+    if (this.tls.mode !== 'require' || this.tls.session || option === C.NBD_OPT_STARTTLS || option === C.NBD_OPT_ABORT) return undefined;
+    if (option === C.NBD_OPT_EXPORT_NAME) return { replies: [], outcome: { kind: 'disconnect', reason: 'NBD_OPT_EXPORT_NAME before STARTTLS (TLS is required)' } };
+    return this.error(option, C.NBD_REP_ERR_TLS_REQD, 'TLS is required: send NBD_OPT_STARTTLS first');
+  }
+
+  private startTls(data: Buffer): OptionResult {
+    const option = C.NBD_OPT_STARTTLS;
+    // NOTLS: "does not support the NBD_OPT_STARTTLS option at all".
+    if (this.tls.mode === 'off') return this.error(option, C.NBD_REP_ERR_UNSUP, 'TLS is not enabled on this server');
+    if (this.tls.session) return this.error(option, C.NBD_REP_ERR_INVALID, 'TLS is already active');
+    if (data.length !== 0) return this.error(option, C.NBD_REP_ERR_INVALID, 'NBD_OPT_STARTTLS takes no data');
+    return { replies: [encodeOptionReply(option, C.NBD_REP_ACK)], outcome: { kind: 'starttls' } };
   }
 
   private exportName(data: Buffer): OptionResult {

@@ -2,6 +2,7 @@ import { LunrigError } from '../errors.js';
 import * as C from './constants.js';
 import type { ExportProvider } from './export-provider.js';
 import type { BlockSizeConstraints } from './option-data-codec.js';
+import { resolveServerTls, type NbdServerTlsOptions, type ResolvedServerTls } from './tls-options.js';
 
 /** Bounds that keep one client from hurting the server or other clients. */
 export interface ServerLimits {
@@ -57,6 +58,8 @@ export interface NbdServerOptions {
    */
   sparseReads?: boolean;
   sparseReadMinLength?: number;
+  /** STARTTLS with X.509 and/or PSK (tls-options.ts); absent: TLS off. */
+  tls?: NbdServerTlsOptions;
 }
 
 export interface ResolvedServerOptions {
@@ -66,6 +69,8 @@ export interface ResolvedServerOptions {
   limits: ServerLimits;
   sparseReads: boolean;
   sparseReadMinLength: number;
+  /** Undefined when TLS is off. */
+  tls: ResolvedServerTls | undefined;
 }
 
 const isPow2 = (n: number): boolean => Number.isSafeInteger(n) && n > 0 && (n & (n - 1)) === 0;
@@ -86,5 +91,6 @@ export function resolveServerOptions(o: NbdServerOptions): ResolvedServerOptions
     limits: { ...DEFAULT_LIMITS, ...o.limits },
     sparseReads: o.sparseReads ?? true,
     sparseReadMinLength: o.sparseReadMinLength ?? 64 * 1024,
+    tls: resolveServerTls(o.tls),
   };
 }

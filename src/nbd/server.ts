@@ -10,6 +10,7 @@ import { LunrigError } from '../errors.js';
 import * as C from './constants.js';
 import { ServerConnection, type ConnectionStats } from './server-connection.js';
 import { resolveServerOptions, type NbdServerOptions, type ResolvedServerOptions } from './server-options.js';
+import type { TlsSessionInfo } from './tls-peer.js';
 
 export interface NbdListenOptions {
   /** TCP host (default 127.0.0.1 when a port is given). */
@@ -27,6 +28,8 @@ export interface NbdListenResult {
 
 export interface NbdServerEvents {
   connection: [info: { id: number; remote: string }];
+  /** STARTTLS succeeded on connection `id`; `session.peer` is the verified client identity. */
+  tls: [info: { id: number; session: TlsSessionInfo }];
   disconnect: [info: { id: number; reason: string }];
 }
 
@@ -142,6 +145,7 @@ export class NbdServer extends EventEmitter<NbdServerEvents> {
     const id = this.nextId++;
     const conn = new ServerConnection(id, socket, this.options, {
       isShuttingDown: () => this.shuttingDown,
+      onTls: (c, session) => this.emit('tls', { id: c.id, session }),
       onClose: (c, reason) => {
         this.peakBuffered = Math.max(this.peakBuffered, c.stats().peakBufferedBytes);
         this.connections.delete(c);
