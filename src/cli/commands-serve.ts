@@ -5,6 +5,7 @@ import { DEFAULT_CONTROL_HOST, DEFAULT_CONTROL_PORT } from '../control/defaults.
 import { DEFAULT_NBD_ENDPOINTS, type NbdEndpoints } from '../nbd/pool-exports.js';
 import type { EngineKind } from '../store/open-engine.js';
 import { EXIT_FAILED } from './exit.js';
+import { TLS_MODE_CHOICES, describeTls, nbdTlsFromFlags, type TlsFlags } from './nbd-tls-flags.js';
 import { exportTable } from './commands-export.js';
 import { lunTable, printJson, printLines } from './output.js';
 import { DEFAULT_DATA_DIR } from './defaults.js';
@@ -20,6 +21,8 @@ interface ServeFlags {
   io?: EngineKind;
   json?: boolean;
 }
+
+type ServeAndTlsFlags = ServeFlags & TlsFlags;
 
 export function registerServeCommand(program: Command): void {
   program
@@ -37,18 +40,23 @@ export function registerServeCommand(program: Command): void {
         .default(DEFAULT_NBD_ENDPOINTS.tcp, `${DEFAULT_NBD_ENDPOINTS.tcp.host}:${DEFAULT_NBD_ENDPOINTS.tcp.port}`),
     )
     .option('--nbd-socket <path>', 'also serve NBD on this unix socket (removed on exit)')
+    .addOption(new Option('--tls <mode>', 'NBD TLS: off, optional (on), or require (default: require when credentials are given, else off)').choices(TLS_MODE_CHOICES))
+    .option('--tls-certificates <dir>', 'X.509 credentials: ca-cert.pem, server-cert.pem, server-key.pem (qemu/nbdkit layout)')
+    .option('--tls-verify-peer', 'ask NBD clients for a certificate that chains to ca-cert.pem')
+    .option('--tls-psk <file>', 'pre-shared keys, one identity:hexkey per line (a directory means its keys.psk)')
     .option('--serial <SSSSS>', 'storage server serial for a new pool (5 characters 0-9/A-Z; random if absent)')
     .addOption(new Option('--io <engine>', 'I/O engine').choices(['worker', 'fs']).env('LUNRIG_IO'))
     .action(async (_opts: unknown, cmd: Command) => {
-      const flags = cmd.optsWithGlobals<ServeFlags>();
+      const flags = cmd.optsWithGlobals<ServeAndTlsFlags>();
+      const nbdTls = await nbdTlsFromFlags(flags);
       // Loaded here so `lunrig lun ...` does not pay for fastify and the store at startup.
       const { startServer, summarize } = await import('./serve.js');
       const nbd: NbdEndpoints = { ...(flags.nbd && { tcp: flags.nbd }), ...(flags.nbdSocket !== undefined && { socket: path.resolve(flags.nbdSocket) }) };
-      const server = await startServer({ dataDir: flags.data, control: flags.control, nbd, serial: flags.serial, io: flags.io });
+      const server = await startServer({ dataDir: flags.data, control: flags.control, nbd, nbdTls, serial: flags.serial, io: flags.io });
       const stopped = stopOnSignal(server);
       const summary = summarize(server);
       if (flags.json) printJson(summary);
-      else printLines(describe(summary, server.created.length));
+      else printLines(describe(summary, server.created.length, describeTls(nbdTls)));
       // The command lasts as long as the server: it resolves after a clean shutdown.
       await stopped;
       if (!flags.json) printLines([`stopped; pool ${summary.pool.dir} flushed and unlocked`]);
@@ -68,7 +76,7 @@ export function parseNbdListen(value: string): { host: string; port: number } | 
   return value.trim() === 'none' ? null : parseHostPort(value, `${DEFAULT_NBD_ENDPOINTS.tcp.host}:${DEFAULT_NBD_ENDPOINTS.tcp.port} or none`);
 }
 
-function describe(summary: ServeSummary, created: number): string[] {
+function describe(summary: ServeSummary, created: number, tls: string): string[] {
   return [
     `lunrig ${summary.version} serving pool ${summary.pool.dir} (serial ${summary.pool.serial})`,
     ...summary.services.map((s) => `  ${s.name.padEnd(8)} ${s.url}`),
@@ -77,7 +85,7 @@ function describe(summary: ServeSummary, created: number): string[] {
     ...lunTable(summary.luns).map((l) => `  ${l}`),
     '',
     ...(summary.exports.some((e) => e.uris.length > 0)
-      ? ['NBD exports (attach with nbd-client -N NAME, qemu, nbdinfo, nbdfuse):', ...exportTable(summary.exports).map((l) => `  ${l}`), '']
+      ? ['NBD exports (attach with nbd-client -N NAME, qemu, nbdinfo, nbdfuse):', ...exportTable(summary.exports).map((l) => `  ${l}`), tls, '']
       : ['NBD is off (--nbd none and no --nbd-socket).', '']),
     'Stop with Ctrl-C (SIGINT) or SIGTERM.',
   ];

@@ -5,6 +5,7 @@
  * signal handling.
  */
 import { DEFAULT_CONTROL_HOST, DEFAULT_CONTROL_PORT } from '../control/defaults.js';
+import type { NbdServerTlsOptions } from '../nbd/tls-options.js';
 import { DEFAULT_NBD_ENDPOINTS, describeExports, type NbdEndpoints, type PoolExportInfo } from '../nbd/pool-exports.js';
 import { Pool, type CreateLunRequest, type LunInfo, type PoolInfo } from '../store/pool.js';
 import type { EngineKind } from '../store/open-engine.js';
@@ -25,6 +26,8 @@ export interface ServeOptions {
    * socket, neither no NBD server.
    */
   nbd?: NbdEndpoints;
+  /** NBD TLS (STARTTLS with X.509 and/or PSK); off when absent. */
+  nbdTls?: NbdServerTlsOptions;
   /** Serial for a new pool; checked against an existing one. */
   serial?: string;
   io?: EngineKind;
@@ -65,7 +68,7 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
     const control = { host: options.control?.host ?? DEFAULT_CONTROL_HOST, port: options.control?.port ?? DEFAULT_CONTROL_PORT };
     const nbd = options.nbd ?? DEFAULT_NBD_ENDPOINTS;
     const nbdEndpoints = (): NbdEndpoints => running.find((s) => s.nbd)?.nbd ?? {};
-    for (const service of options.services ?? SERVICES) running.push(await service.start(pool, { control, nbd, nbdEndpoints }));
+    for (const service of options.services ?? SERVICES) running.push(await service.start(pool, { control, nbd, nbdTls: options.nbdTls, nbdEndpoints }));
     const url = running.find((s) => s.name === 'control')?.urls[0] ?? '';
     let stopping: Promise<void> | undefined;
     return {

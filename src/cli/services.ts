@@ -7,12 +7,15 @@
 import { createControlServer } from '../control/server.js';
 import { NbdServer } from '../nbd/server.js';
 import { PoolExports, exportUris, type NbdEndpoints } from '../nbd/pool-exports.js';
+import type { NbdServerTlsOptions } from '../nbd/tls-options.js';
 import type { Pool } from '../store/pool.js';
 
 export interface ServiceOptions {
   control: { host: string; port: number };
   /** NBD listeners: TCP unless `tcp` is absent (`--nbd none`), plus a unix socket when `socket` is given. */
   nbd: NbdEndpoints;
+  /** NBD TLS; off when absent. */
+  nbdTls?: NbdServerTlsOptions | undefined;
   /** Where the NBD server actually listens (port 0 resolved); empty until it does. Read lazily by the control API. */
   nbdEndpoints(): NbdEndpoints;
 }
@@ -46,7 +49,7 @@ export const nbdService: Service = {
   async start(pool, options) {
     const { tcp, socket } = options.nbd;
     if (!tcp && socket === undefined) return { name: 'nbd', urls: [], nbd: {}, stop: async () => undefined };
-    const server = new NbdServer({ exports: new PoolExports(pool) });
+    const server = new NbdServer({ exports: new PoolExports(pool), ...(options.nbdTls && { tls: options.nbdTls }) });
     try {
       const bound = await server.listen({ ...tcp, ...(socket !== undefined && { path: socket }) });
       const nbd: NbdEndpoints = {
