@@ -1,38 +1,17 @@
 /** BulkJobs (piscina): checksum, copyGrains and compare against straightforward computations on the files. */
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { LunBackendSpec } from '../../../src/io/backend.js';
 import { BulkJobs } from '../../../src/io/bulk/bulk-jobs.js';
 import { native } from '../../../src/native/index.js';
+import { makeLunSpec } from '../../helpers/lun-spec.js';
+import { pattern } from '../../helpers/patterns.js';
+import { tempDirs } from '../../helpers/temp-dir.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
 const GRAIN = 64 * KiB;
-
-function pattern(length: number, seed: number): Buffer {
-  const b = Buffer.allocUnsafe(length);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < length; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    b[i] = x & 0xff;
-  }
-  return b;
-}
-
-function makeLun(dir: string, name: string, size: number, segmentSize: number): LunBackendSpec {
-  const segments: string[] = [];
-  for (let i = 0; i * segmentSize < size; i++) {
-    const file = path.join(dir, `${name}.${i}`);
-    fs.writeFileSync(file, '');
-    fs.truncateSync(file, Math.min(segmentSize, size - i * segmentSize));
-    segments.push(file);
-  }
-  return { segments, segmentSize, size, readOnly: false };
-}
 
 function writeAt(spec: LunBackendSpec, offset: number, data: Buffer): void {
   for (let done = 0; done < data.length; ) {
@@ -74,16 +53,17 @@ describe('BulkJobs', () => {
   afterAll(async () => {
     await jobs.close();
   });
+  const tmp = tempDirs('lunrig-io-bulk-');
   beforeEach(() => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lunrig-io-bulk-'));
+    dir = tmp.make();
   });
   afterEach(() => {
-    fs.rmSync(dir, { recursive: true, force: true });
+    tmp.cleanup();
   });
 
   it('checksum equals CRC32C of every grain read from the files, holes included', async () => {
     const size = 6 * MiB + 10 * KiB; // a short last grain
-    const spec = makeLun(dir, 'c', size, 2 * MiB);
+    const spec = makeLunSpec(dir, 'c', size, 2 * MiB);
     const grains = Math.ceil(size / GRAIN);
     const written = [0, 1, 5, 31, 32, 33, 64, grains - 1];
     fill(spec, written, 11);
@@ -101,8 +81,8 @@ describe('BulkJobs', () => {
 
   it('copyGrains copies exactly the selected grains and keeps source holes as holes', async () => {
     const size = 8 * MiB;
-    const src = makeLun(dir, 's', size, 2 * MiB);
-    const dst = makeLun(dir, 'd', size, 2 * MiB);
+    const src = makeLunSpec(dir, 's', size, 2 * MiB);
+    const dst = makeLunSpec(dir, 'd', size, 2 * MiB);
     const grains = size / GRAIN;
     const srcData = Array.from({ length: grains }, (_, g) => g).filter((g) => g % 3 !== 0); // every third grain a hole
     fill(src, srcData, 100);
@@ -129,8 +109,8 @@ describe('BulkJobs', () => {
 
   it('copyGrains takes a bitmap range', async () => {
     const size = 4 * MiB;
-    const src = makeLun(dir, 's', size, 4 * MiB);
-    const dst = makeLun(dir, 'd', size, 4 * MiB);
+    const src = makeLunSpec(dir, 's', size, 4 * MiB);
+    const dst = makeLunSpec(dir, 'd', size, 4 * MiB);
     const grains = size / GRAIN;
     fill(src, Array.from({ length: grains }, (_, g) => g), 1);
     const bitmap = new Uint8Array(grains / 8);
@@ -151,8 +131,8 @@ describe('BulkJobs', () => {
 
   it('compare finds exactly the differing grains', async () => {
     const size = 5 * MiB + 4 * KiB;
-    const a = makeLun(dir, 'a', size, MiB);
-    const b = makeLun(dir, 'b', size, MiB);
+    const a = makeLunSpec(dir, 'a', size, MiB);
+    const b = makeLunSpec(dir, 'b', size, MiB);
     const grains = Math.ceil(size / GRAIN);
     const both = [0, 2, 10, 16, 17, 50, grains - 1];
     fill(a, both, 7);

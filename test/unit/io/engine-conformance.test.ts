@@ -3,13 +3,16 @@
  * The worker engine runs compiled workers from dist/ (npm run build first).
  */
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { isLunrigError } from '../../../src/errors.js';
 import type { IoEngine, LunBackend, LunBackendSpec } from '../../../src/io/backend.js';
 import { FsIoEngine } from '../../../src/io/fs-engine.js';
 import { WorkerIoEngine } from '../../../src/io/worker-engine.js';
+import { makeLunSpec } from '../../helpers/lun-spec.js';
+import { pattern } from '../../helpers/patterns.js';
+import { seededRandom, testSeed } from '../../helpers/seeded-random.js';
+import { tempDirs } from '../../helpers/temp-dir.js';
 
 const MiB = 1024 * 1024;
 const SEGMENT = MiB;
@@ -23,37 +26,6 @@ const engines: EngineCase[] = [
   { name: 'WorkerIoEngine', start: () => WorkerIoEngine.start({ workers: 2 }) },
   { name: 'FsIoEngine', start: async () => new FsIoEngine() },
 ];
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function pattern(length: number, seed: number): Buffer {
-  const rnd = mulberry32(seed);
-  const b = Buffer.allocUnsafe(length);
-  for (let i = 0; i < length; i++) b[i] = (rnd() * 256) | 0;
-  return b;
-}
-
-/** Creates the segment files of a LUN the way the store does: sparse, the last one sized to the remainder. */
-function makeLun(dir: string, name: string, size: number, segmentSize = SEGMENT, readOnly = false): LunBackendSpec {
-  const count = Math.max(1, Math.ceil(size / segmentSize));
-  const segments: string[] = [];
-  for (let i = 0; i < count; i++) {
-    const file = path.join(dir, `${name}.${i}`);
-    fs.writeFileSync(file, '');
-    fs.truncateSync(file, Math.min(segmentSize, size - i * segmentSize));
-    segments.push(file);
-  }
-  return { segments, segmentSize, size, readOnly };
-}
 
 /** What the files hold, concatenated (holes and short files read as zeros). */
 function fileContents(spec: LunBackendSpec): Buffer {
@@ -79,13 +51,13 @@ async function expectCode(promise: Promise<unknown>, code: string): Promise<void
   expect((err as { code: string }).code).toBe(code);
 }
 
-describe.each(engines)('IoEngine conformance: $name', ({ start }) => {
+describe.each(engines)('IoEngine conformance: $name', ({ name: engineName, start }) => {
   let engine: Awaited<ReturnType<EngineCase['start']>>;
   let dir: string;
   const open: LunBackend[] = [];
 
   async function lun(size: number, options: { segmentSize?: number; readOnly?: boolean; name?: string } = {}): Promise<{ spec: LunBackendSpec; b: LunBackend }> {
-    const spec = makeLun(dir, options.name ?? `lun${open.length}`, size, options.segmentSize ?? SEGMENT, options.readOnly ?? false);
+    const spec = makeLunSpec(dir, options.name ?? `lun${open.length}`, size, options.segmentSize ?? SEGMENT, options.readOnly ?? false);
     const b = await engine.open(spec);
     open.push(b);
     return { spec, b };
@@ -97,12 +69,13 @@ describe.each(engines)('IoEngine conformance: $name', ({ start }) => {
   afterAll(async () => {
     await engine.close();
   });
+  const tmp = tempDirs('lunrig-io-conf-');
   beforeEach(() => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lunrig-io-conf-'));
+    dir = tmp.make();
   });
   afterEach(async () => {
     await Promise.allSettled(open.splice(0).map((b) => b.close()));
-    fs.rmSync(dir, { recursive: true, force: true });
+    tmp.cleanup();
   });
 
   it('round-trips writes at unaligned offsets and lengths', async () => {
@@ -158,9 +131,8 @@ describe.each(engines)('IoEngine conformance: $name', ({ start }) => {
   });
 
   it('keeps many concurrent random writes, zeroes and trims consistent with a model', async () => {
-    const seed = Number(process.env.LUNRIG_TEST_SEED) || Math.floor(Math.random() * 2 ** 31);
-    console.log(`io conformance random-ops seed=${seed} (LUNRIG_TEST_SEED=${seed} to replay)`);
-    const rnd = mulberry32(seed);
+    const seed = testSeed(`io conformance random-ops ${engineName}`, 0x10c0f);
+    const rnd = seededRandom(seed);
     const size = 4 * MiB;
     const { spec, b } = await lun(size);
     const model = Buffer.alloc(size);

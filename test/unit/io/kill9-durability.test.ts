@@ -7,10 +7,12 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { makeLunSpec } from '../../helpers/lun-spec.js';
+import { seededRandom, testSeed } from '../../helpers/seeded-random.js';
+import { tempDirs } from '../../helpers/temp-dir.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const DIST_IO = pathToFileURL(path.join(ROOT, 'dist/io/')).href;
@@ -86,39 +88,21 @@ function blockData(seed: number, block: number): Buffer {
   return new Function(`${BLOCK_PATTERN}; return blockData;`)()(seed, block) as Buffer;
 }
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 describe('durability across kill -9', () => {
   let dir: string;
   const children: ChildProcess[] = [];
 
+  const tmp = tempDirs('lunrig-io-kill9-');
   beforeEach(() => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lunrig-io-kill9-'));
+    dir = tmp.make();
     if (!fs.existsSync(path.join(ROOT, 'dist/io/worker-engine.js'))) throw new Error('dist/ is missing: run npm run build');
   });
   afterEach(() => {
     for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-    fs.rmSync(dir, { recursive: true, force: true });
+    tmp.cleanup();
   });
 
-  function makeSpec(): { segments: string[]; segmentSize: number; size: number; readOnly: boolean } {
-    const segments = Array.from({ length: LUN_SIZE / SEGMENT }, (_, i) => {
-      const file = path.join(dir, `lun.${i}`);
-      fs.writeFileSync(file, '');
-      fs.truncateSync(file, SEGMENT);
-      return file;
-    });
-    return { segments, segmentSize: SEGMENT, size: LUN_SIZE, readOnly: false };
-  }
+  const makeSpec = () => makeLunSpec(dir, 'lun', LUN_SIZE, SEGMENT);
 
   function runChild(script: string, args: string[]): { child: ChildProcess; lines: string[]; exited: Promise<void>; firstAck: Promise<void> } {
     const file = path.join(dir, 'child.mjs');
@@ -154,9 +138,9 @@ describe('durability across kill -9', () => {
     ['worker', 'flush'],
     ['fs', 'fua'],
   ])('every write acknowledged by the %s engine (%s) is on disk after SIGKILL', async (engineName, mode) => {
-    const seed = Number(process.env.LUNRIG_TEST_SEED) || Math.floor(Math.random() * 2 ** 31);
-    const killAfterMs = 100 + Math.floor(mulberry32(seed)() * 400);
-    console.log(`kill9 ${engineName}/${mode}: seed=${seed}, SIGKILL ${killAfterMs} ms after the first ack`);
+    const seed = testSeed(`kill9 ${engineName}/${mode}`, 0x6b1119);
+    const killAfterMs = 100 + Math.floor(seededRandom(seed)() * 400);
+    console.log(`kill9 ${engineName}/${mode}: SIGKILL ${killAfterMs} ms after the first ack`);
     const spec = makeSpec();
     const { child, lines, exited, firstAck } = runChild(CHILD, [JSON.stringify(spec), String(seed), mode!, engineName!]);
     await firstAck;

@@ -1,37 +1,14 @@
 /** WorkerIoEngine specifics: the slot-level API, large requests, backpressure, group commit, LUN placement, worker crashes. */
 import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isLunrigError } from '../../../src/errors.js';
-import type { LunBackendSpec } from '../../../src/io/backend.js';
 import { SLOT_HEADER_ROOM } from '../../../src/io/slot-arena.js';
 import { WorkerIoEngine } from '../../../src/io/worker-engine.js';
+import { makeLunSpec } from '../../helpers/lun-spec.js';
+import { pattern } from '../../helpers/patterns.js';
+import { tempDirs } from '../../helpers/temp-dir.js';
 
 const MiB = 1024 * 1024;
-
-function pattern(length: number, seed: number): Buffer {
-  const b = Buffer.allocUnsafe(length);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < length; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    b[i] = x & 0xff;
-  }
-  return b;
-}
-
-function makeLun(dir: string, name: string, size: number, segmentSize: number): LunBackendSpec {
-  const segments: string[] = [];
-  for (let i = 0; i * segmentSize < size; i++) {
-    const file = path.join(dir, `${name}.${i}`);
-    fs.writeFileSync(file, '');
-    fs.truncateSync(file, Math.min(segmentSize, size - i * segmentSize));
-    segments.push(file);
-  }
-  return { segments, segmentSize, size, readOnly: false };
-}
 
 describe('WorkerIoEngine', () => {
   let dir: string;
@@ -43,17 +20,18 @@ describe('WorkerIoEngine', () => {
     return e;
   }
 
+  const tmp = tempDirs('lunrig-io-worker-');
   beforeEach(() => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lunrig-io-worker-'));
+    dir = tmp.make();
   });
   afterEach(async () => {
     await Promise.allSettled(engines.splice(0).map((e) => e.close()));
-    fs.rmSync(dir, { recursive: true, force: true });
+    tmp.cleanup();
   });
 
   it('serves WRITE payloads from and READ replies into shared slots without copies', async () => {
     const engine = await start();
-    const lun = await engine.openBackend(makeLun(dir, 'a', 4 * MiB, MiB));
+    const lun = await engine.openBackend(makeLunSpec(dir, 'a', 4 * MiB, MiB));
     const payload = pattern(200_000, 1);
 
     const w = await engine.acquireSlot(payload.length);
@@ -83,7 +61,7 @@ describe('WorkerIoEngine', () => {
 
   it('handles requests of 32 MiB and more than the largest slot', async () => {
     const engine = await start();
-    const lun = await engine.open(makeLun(dir, 'big', 80 * MiB, 16 * MiB));
+    const lun = await engine.open(makeLunSpec(dir, 'big', 80 * MiB, 16 * MiB));
     for (const [offset, length] of [
       [3, 32 * MiB],
       [5 * MiB + 7, 70 * MiB],
@@ -97,7 +75,7 @@ describe('WorkerIoEngine', () => {
   it('waits for free slots and descriptors instead of failing (backpressure)', async () => {
     const engine = await start({ slotClasses: [{ capacity: 64 * 1024, count: 3 }], maxInFlight: 4 });
     expect(engine.maxSlotLength).toBe(64 * 1024);
-    const spec = makeLun(dir, 'bp', 4 * MiB, MiB);
+    const spec = makeLunSpec(dir, 'bp', 4 * MiB, MiB);
     const lun = await engine.open(spec);
     const data = pattern(3 * MiB, 2);
     // One 3 MiB write = 48 pieces through 3 slots; plus 100 small writes through 4 descriptors.
@@ -109,7 +87,7 @@ describe('WorkerIoEngine', () => {
 
   it('completes a batch of FUA writes and flushes with one fdatasync per file', async () => {
     const engine = await start({ workers: 1 });
-    const lun = await engine.open(makeLun(dir, 'gc', 2 * MiB, MiB));
+    const lun = await engine.open(makeLunSpec(dir, 'gc', 2 * MiB, MiB));
     const before = engine.fdatasyncCount();
     // Submitted in one turn: published with one ring store, drained as one batch.
     await Promise.all([
@@ -123,7 +101,7 @@ describe('WorkerIoEngine', () => {
 
   it('homes LUNs on different workers and spills a busy LUN to the other worker', async () => {
     const engine = await start({ workers: 2, spillDepth: 4 });
-    const luns = await Promise.all([0, 1, 2, 3].map((i) => engine.openBackend(makeLun(dir, `l${i}`, MiB, MiB))));
+    const luns = await Promise.all([0, 1, 2, 3].map((i) => engine.openBackend(makeLunSpec(dir, `l${i}`, MiB, MiB))));
     expect(luns.map((l) => l.home).sort()).toEqual([0, 0, 1, 1]);
     await Promise.all(Array.from({ length: 64 }, (_, i) => luns[0]!.write(i * 4096, pattern(4096, i), false)));
     const batches = engine.diagnostics().map((d) => d.batches);
@@ -133,7 +111,7 @@ describe('WorkerIoEngine', () => {
 
   it('fails the requests of a crashed worker with IO_ERROR, reports it and keeps serving', async () => {
     const engine = await start({ workers: 2 });
-    const lun = await engine.openBackend(makeLun(dir, 'crash', MiB, MiB));
+    const lun = await engine.openBackend(makeLunSpec(dir, 'crash', MiB, MiB));
     const reports: unknown[] = [];
     engine.on('worker-error', (r) => reports.push(r));
     const home = lun.home;
@@ -157,7 +135,7 @@ describe('WorkerIoEngine', () => {
     { workers: 1, publishEvery: 64, spillDepth: 32 },
   ])('never loses a wake-up under sustained and bursty load ($workers workers, publishEvery $publishEvery, spillDepth $spillDepth)', async (options) => {
     const engine = await start(options);
-    const lun = await engine.open(makeLun(dir, 'wake', MiB, MiB));
+    const lun = await engine.open(makeLunSpec(dir, 'wake', MiB, MiB));
     let done = 0;
     let stalled = false;
     // A lost wake-up leaves requests pending forever: watch for progress stopping.
@@ -201,7 +179,7 @@ describe('WorkerIoEngine', () => {
 
   it('close() drains in-flight requests, closes the LUNs and refuses new work', async () => {
     const engine = await start();
-    const spec = makeLun(dir, 'drain', MiB, MiB);
+    const spec = makeLunSpec(dir, 'drain', MiB, MiB);
     const lun = await engine.open(spec);
     const data = pattern(MiB, 4);
     const writes = Array.from({ length: 16 }, (_, i) => lun.write(i * 65536, data.subarray(i * 65536, (i + 1) * 65536), false));

@@ -204,17 +204,7 @@ export class GatedVolume implements Volume {
   }
 }
 
-export function pattern(length: number, seed: number): Buffer {
-  const b = Buffer.allocUnsafe(length);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < length; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    b[i] = x & 0xff;
-  }
-  return b;
-}
+export { pattern } from '../../helpers/patterns.js';
 
 /** Poll until `cond` holds; fail after `ms`. */
 export async function waitFor(cond: () => boolean, ms = 3000, what = 'condition'): Promise<void> {
