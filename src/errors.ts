@@ -20,6 +20,20 @@ export const ERROR_CODES = [
   'READ_ONLY',
   'POOL_LOCKED',
   'POOL_CORRUPT',
+  // FlashCopy (spec/copy-services.md §2.2 F-P1..F-P10, §2.5): each refused establish names its rule.
+  'FC_DIFFERENT_LSS',
+  'FC_TARGET_TOO_SMALL',
+  'FC_VOLUME_IN_RELATIONSHIP',
+  'FC_NOT_FIXED_BLOCK',
+  'FC_TARGET_ONLINE',
+  'FC_NOT_LICENSED',
+  'FC_SAME_VOLUME',
+  'FC_TARGET_NO_SPACE',
+  'FC_UNSUPPORTED_COMBINATION',
+  'FC_NO_RELATIONSHIP',
+  'FC_NOT_INCREMENTAL',
+  'FC_GROUP_EXISTS',
+  'FC_GROUP_NOT_FOUND',
   // Runtime state.
   'CLOSED',
   'BUSY',
@@ -32,6 +46,13 @@ export const ERROR_CODES = [
   'UNSUPPORTED_MEDIA_TYPE',
   'PAYLOAD_TOO_LARGE',
   'UNREACHABLE',
+  // Multipath (spec/multipath.md §1.4): device errors the target reports, and the host side's refusals.
+  'MEDIUM_ERROR',
+  'RESERVATION_CONFLICT',
+  'NOT_READY',
+  'TIMEOUT',
+  'MP_LAST_PATH',
+  'MP_PATH_NOT_FOUND',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

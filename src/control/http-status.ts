@@ -47,6 +47,13 @@ export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
   PAYLOAD_TOO_LARGE: 413,
   // Never produced by the server itself; a proxy in front of it would say 502/503.
   UNREACHABLE: 503,
+  MEDIUM_ERROR: 500,
+  RESERVATION_CONFLICT: 409,
+  NOT_READY: 503,
+  TIMEOUT: 504,
+  // HDLM refuses to take the last Online path of an LU offline: a conflict with the device's state.
+  MP_LAST_PATH: 409,
+  MP_PATH_NOT_FOUND: 404,
 };
 
 export function httpStatusFor(code: ErrorCode): number {

@@ -22,6 +22,20 @@ export const NBD_ERRNO: Readonly<Record<ErrorCode, number>> = {
   // NBD has no EAGAIN/EBUSY; a fenced or busy volume is an I/O error to the client.
   POOL_LOCKED: C.NBD_EIO,
   POOL_CORRUPT: C.NBD_EIO,
+  // FlashCopy control operations never answer an NBD request; should one surface there, it is a refused request.
+  FC_DIFFERENT_LSS: C.NBD_EINVAL,
+  FC_TARGET_TOO_SMALL: C.NBD_EINVAL,
+  FC_VOLUME_IN_RELATIONSHIP: C.NBD_EINVAL,
+  FC_NOT_FIXED_BLOCK: C.NBD_EINVAL,
+  FC_TARGET_ONLINE: C.NBD_EINVAL,
+  FC_NOT_LICENSED: C.NBD_EPERM,
+  FC_SAME_VOLUME: C.NBD_EINVAL,
+  FC_TARGET_NO_SPACE: C.NBD_ENOSPC,
+  FC_UNSUPPORTED_COMBINATION: C.NBD_EINVAL,
+  FC_NO_RELATIONSHIP: C.NBD_EINVAL,
+  FC_NOT_INCREMENTAL: C.NBD_EINVAL,
+  FC_GROUP_EXISTS: C.NBD_EINVAL,
+  FC_GROUP_NOT_FOUND: C.NBD_EINVAL,
   CLOSED: C.NBD_ESHUTDOWN,
   BUSY: C.NBD_EIO,
   // ENOTSUP is reserved for FAST_ZERO; anything else unsupported is EINVAL (see errnoForError).
@@ -34,6 +48,15 @@ export const NBD_ERRNO: Readonly<Record<ErrorCode, number>> = {
   PAYLOAD_TOO_LARGE: C.NBD_EOVERFLOW,
   // A layer below (a remote PPRC secondary, a multipath device with no path) could not be reached.
   UNREACHABLE: C.NBD_EIO,
+  // NBD's errno space has no sense data: a medium error, an ALUA standby port and a timeout are all EIO on the wire.
+  MEDIUM_ERROR: C.NBD_EIO,
+  // The initiator is fenced from this LU: a permission refusal, which a client must not treat as a dead path.
+  RESERVATION_CONFLICT: C.NBD_EPERM,
+  NOT_READY: C.NBD_EIO,
+  TIMEOUT: C.NBD_EIO,
+  // Host-side multipath refusals never answer an NBD request; should one surface there, it is a refused request.
+  MP_LAST_PATH: C.NBD_EINVAL,
+  MP_PATH_NOT_FOUND: C.NBD_EINVAL,
 };
 
 /** What the failed command was, for the two rules that depend on it. */
