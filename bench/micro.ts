@@ -1,14 +1,15 @@
 /**
- * `npm run bench`: the micro benchmarks (native routines, I/O queue) in one
+ * `npm run bench`: the micro benchmarks (native routines, I/O queue, multipath layer) in one
  * run. Prints the table, saves bench/results/micro.json, rewrites the README
  * table between the bench:micro markers and renders images/micro-bench.svg.
  */
 import { run as runIo } from './io.bench.js';
+import { run as runMultipath } from './multipath.bench.js';
 import { machineLine, markdownTable, renderPlot, saveResults, updateReadme } from './lib/report.js';
 import { run as runNative } from './native.bench.js';
 import type { BenchRow } from './report-types.js';
 
-const rows: BenchRow[] = [...(await runNative()), ...(await runIo())];
+const rows: BenchRow[] = [...(await runNative()), ...(await runIo()), ...(await runMultipath())];
 const table = markdownTable(rows);
 console.log(table);
 console.log(`\nmachine: ${machineLine()}`);
