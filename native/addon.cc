@@ -123,6 +123,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   fn("andNot", Merge<bitmap::andNotInto>);
   fn("crc32c", Crc32c<crc32c::compute>);
   fn("crc32cSoftware", Crc32c<crc32c::computeSoftware>);
+  fn("crc32cSse42", Crc32c<crc32c::computeSse42>);
   exports.Set("crc32cImplementation", Napi::String::New(env, crc32c::implementationName()));
   syscalls::Register(env, exports);
   return exports;

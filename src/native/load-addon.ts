@@ -15,7 +15,12 @@ export interface RawAddon extends BitmapRoutines, SyscallRoutines {
   crc32c(data: Uint8Array, previous?: number): number;
   /** The portable slicing-by-8 path, whatever the CPU. */
   crc32cSoftware(data: Uint8Array, previous?: number): number;
-  /** 'sse4.2+pclmul' or 'slicing-by-8': what crc32c uses on this CPU. */
+  /** The SSE4.2 crc32 path at every length (slicing-by-8 without SSE4.2), for tests. */
+  crc32cSse42(data: Uint8Array, previous?: number): number;
+  /**
+   * 'vpclmulqdq+sse4.2', 'sse4.2+pclmul' or 'slicing-by-8': what crc32c uses
+   * on this CPU (the first keeps to SSE4.2 below 512 bytes).
+   */
   readonly crc32cImplementation: string;
 }
 

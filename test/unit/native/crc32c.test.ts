@@ -1,8 +1,9 @@
 /**
- * CRC32C: the addon (hardware and software paths) and the TypeScript fallback
- * against published check values, a bit-at-a-time reference and each other,
- * including chaining and unaligned views.
+ * CRC32C: the addon (each of its paths) and the TypeScript fallback against
+ * published check values, a bit-at-a-time reference and each other, including
+ * chaining and unaligned views.
  */
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import fc from 'fast-check';
@@ -20,8 +21,15 @@ type Crc = (data: Uint8Array, previous?: number) => number;
 const raw = loadAddon().addon;
 const impls: [string, Crc][] = [['typescript', typescriptRoutines.crc32c]];
 if (nativeAddon && raw) {
-  impls.push([`native (${raw.crc32cImplementation})`, nativeAddon.crc32c], ['native slicing-by-8', raw.crc32cSoftware]);
+  impls.push(
+    [`native (${raw.crc32cImplementation})`, nativeAddon.crc32c],
+    ['native sse4.2 path', raw.crc32cSse42],
+    ['native slicing-by-8', raw.crc32cSoftware],
+  );
 }
+/** The vpclmulqdq path's shape (native/crc32c.cc): it takes buffers from 512 bytes, in rounds of 128 + 3 * 48. */
+const FUSION_MIN = 512;
+const FUSION_ROUND = 128 + 3 * 48;
 
 /** One bit at a time, straight from the definition. */
 function referenceCrc(data: Uint8Array, previous = 0): number {
@@ -97,6 +105,18 @@ describe.each(impls)('crc32c (%s)', (_name, crc32c) => {
     );
   });
 
+  it('matches the reference for any previous value on buffers long enough to fold', () => {
+    const length = fc.integer({ min: FUSION_MIN - 8, max: 4000 });
+    const input = fc.tuple(length, fc.integer(), fc.integer({ min: 0, max: 31 }), fc.nat({ max: 0xffffffff }));
+    fc.assert(
+      fc.property(input, ([length, seed, offset, previous]) => {
+        const bytes = pseudoRandomBytes(length, seed);
+        expect(crc32c(at(offset, bytes), previous)).toBe(referenceCrc(bytes, previous));
+      }),
+      { ...params, numRuns: Math.ceil(NUM_RUNS / 4) },
+    );
+  });
+
   it('checks its arguments', () => {
     const data = new Uint8Array(4);
     for (const bad of [-1, 2 ** 32, 1.5, NaN]) expect(() => crc32c(data, bad)).toThrow(RangeError);
@@ -109,33 +129,62 @@ describe.each(impls)('crc32c (%s)', (_name, crc32c) => {
 
 describe.runIf(nativeAddon)('crc32c: native and TypeScript agree', () => {
   const ts = typescriptRoutines.crc32c;
+  const natives: [string, Crc][] = [
+    ['crc32c', nativeAddon!.crc32c],
+    ['crc32cSse42', raw!.crc32cSse42],
+  ];
 
-  it('around every block size of the hardware path, at every alignment', () => {
-    // Block sizes 3 x {4096, 512, 64} bytes, then words, then bytes.
+  it('dispatches to the fastest path this CPU has', () => {
+    const flags = existsSync('/proc/cpuinfo') ? new Set(readFileSync('/proc/cpuinfo', 'utf8').split(/\s+/)) : new Set();
+    const has = (...names: string[]): boolean => names.every((name) => flags.has(name));
+    if (process.arch !== 'x64' || flags.size === 0) return;
+    const want = has('vpclmulqdq', 'avx2', 'sse4_2', 'pclmulqdq')
+      ? 'vpclmulqdq+sse4.2'
+      : has('sse4_2', 'pclmulqdq')
+        ? 'sse4.2+pclmul'
+        : 'slicing-by-8';
+    expect(raw!.crc32cImplementation).toBe(want);
+  });
+
+  it('around every block size of the hardware paths, at every alignment', () => {
     const lengths = new Set<number>();
     for (let n = 0; n <= 260; n++) lengths.add(n);
+    // SSE4.2: blocks of 3 x {4096, 512, 64} bytes, then words, then bytes.
     for (const block of [192, 1536, 12288]) {
       for (const k of [1, 2, 3]) for (let d = -9; d <= 9; d++) lengths.add(block * k + d);
     }
+    // VPCLMULQDQ: every length from just below its threshold through four
+    // rounds (so every split of a remainder between its three crc32q streams
+    // and its tail), then +-30 bytes around whole rounds further out.
+    for (let n = FUSION_MIN - 32; n <= FUSION_MIN + 4 * FUSION_ROUND; n++) lengths.add(n);
+    for (const k of [8, 15, 16, 31, 64]) {
+      for (let d = -30; d <= 30; d++) lengths.add(k * FUSION_ROUND + d);
+    }
+    for (const size of [4096, 65536]) for (let d = -25; d <= 25; d++) lengths.add(size + d);
     lengths.add((1 << 20) + 13);
     const data = pseudoRandomBytes((1 << 20) + 64, 7);
     const failures: unknown[] = [];
     for (const length of lengths) {
-      for (let offset = 0; offset < 8; offset++) {
+      // 32-byte vector loads: every offset within one, and so every line split.
+      for (let offset = 0; offset < 32; offset++) {
         const view = data.subarray(offset, offset + length);
-        const [want, got] = [ts(view), nativeAddon!.crc32c(view)];
-        if (got !== want) failures.push({ length, offset, got, want });
+        const want = ts(view);
+        for (const [name, crc32c] of natives) {
+          const got = crc32c(view);
+          if (got !== want) failures.push({ name, length, offset, got, want });
+        }
       }
     }
     expect(failures.slice(0, 5)).toEqual([]);
   });
 
   it('on random large input', () => {
-    const input = fc.tuple(fc.integer({ min: 0, max: 200_000 }), fc.integer(), fc.integer({ min: 0, max: 7 }));
+    const input = fc.tuple(fc.integer({ min: 0, max: 200_000 }), fc.integer(), fc.integer({ min: 0, max: 31 }));
     fc.assert(
       fc.property(input, ([length, seed, offset]) => {
         const view = at(offset, pseudoRandomBytes(length, seed));
-        expect(nativeAddon!.crc32c(view)).toBe(ts(view));
+        const want = ts(view);
+        for (const [, crc32c] of natives) expect(crc32c(view)).toBe(want);
       }),
       { ...params, numRuns: Math.ceil(NUM_RUNS / 8) },
     );
