@@ -22,3 +22,7 @@ export { DEFAULT_DATA_DIR, DEFAULT_LUNS } from './cli/defaults.js';
 
 export * from './nbd/index.js';
 export { MemoryVolume } from './volume/memory-volume.js';
+
+export * from './copy/flashcopy/index.js';
+export { systemClock, VirtualClock, type Clock, type ClockTimer } from './util/clock.js';
+export * from './multipath/index.js';

@@ -6,6 +6,7 @@
 import { Command, CommanderError } from 'commander';
 import { VERSION } from '../version.js';
 import { registerExportCommands } from './commands-export.js';
+import { registerFlashCopyCommands } from './commands-flashcopy.js';
 import { registerLunCommands } from './commands-lun.js';
 import { registerServeCommand } from './commands-serve.js';
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, failureLine, usageLine } from './exit.js';
@@ -22,6 +23,7 @@ export function buildProgram(): Command {
     .configureOutput({ outputError: () => undefined });
   registerServeCommand(program);
   registerLunCommands(program);
+  registerFlashCopyCommands(program);
   registerExportCommands(program);
   return program;
 }

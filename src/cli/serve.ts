@@ -7,6 +7,7 @@
 import { DEFAULT_CONTROL_HOST, DEFAULT_CONTROL_PORT } from '../control/defaults.js';
 import type { NbdServerTlsOptions } from '../nbd/tls-options.js';
 import { DEFAULT_NBD_ENDPOINTS, describeExports, type NbdEndpoints, type PoolExportInfo } from '../nbd/pool-exports.js';
+import { FlashCopyManager } from '../copy/flashcopy/index.js';
 import { Pool, type CreateLunRequest, type LunInfo, type PoolInfo } from '../store/pool.js';
 import type { EngineKind } from '../store/open-engine.js';
 import { VERSION } from '../version.js';
@@ -39,6 +40,8 @@ export interface ServeOptions {
 
 export interface RunningServer {
   pool: Pool;
+  /** The array's FlashCopy relationships. */
+  flashcopy: FlashCopyManager;
   /** The control API's URL. */
   url: string;
   /** One entry per URL: the NBD server may listen on TCP and a unix socket. */
@@ -54,9 +57,12 @@ export interface RunningServer {
 export async function startServer(options: ServeOptions = {}): Promise<RunningServer> {
   const pool = await Pool.open({ dir: options.dataDir ?? DEFAULT_DATA_DIR, serial: options.serial, engine: options.io });
   const running: RunningService[] = [];
+  let flashcopy: FlashCopyManager | undefined;
   const stopAll = async (): Promise<void> => {
     const errors: unknown[] = [];
     for (const service of running.splice(0).reverse()) await service.stop().catch((err: unknown) => errors.push(err));
+    // Copy services first: background copies stop and bitmaps are checkpointed before the LUNs close.
+    await flashcopy?.close().catch((err: unknown) => errors.push(err));
     await pool.close().catch((err: unknown) => errors.push(err));
     if (errors.length > 0) throw errors[0];
   };
@@ -65,14 +71,17 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
     if (pool.listLuns().length === 0) {
       for (const lun of options.defaultLuns ?? DEFAULT_LUNS) created.push(await pool.createLun(lun));
     }
+    // Restores persisted relationships (their layers go back on the LUNs) and resumes background copies.
+    flashcopy = await FlashCopyManager.open(pool);
     const control = { host: options.control?.host ?? DEFAULT_CONTROL_HOST, port: options.control?.port ?? DEFAULT_CONTROL_PORT };
     const nbd = options.nbd ?? DEFAULT_NBD_ENDPOINTS;
     const nbdEndpoints = (): NbdEndpoints => running.find((s) => s.nbd)?.nbd ?? {};
-    for (const service of options.services ?? SERVICES) running.push(await service.start(pool, { control, nbd, nbdTls: options.nbdTls, nbdEndpoints }));
+    for (const service of options.services ?? SERVICES) running.push(await service.start(pool, { control, nbd, nbdTls: options.nbdTls, nbdEndpoints, flashcopy }));
     const url = running.find((s) => s.name === 'control')?.urls[0] ?? '';
     let stopping: Promise<void> | undefined;
     return {
       pool,
+      flashcopy,
       url,
       services: running.flatMap(({ name, urls }) => urls.map((u) => ({ name, url: u }))),
       nbd: nbdEndpoints(),

@@ -8,12 +8,16 @@ import { createControlServer } from '../control/server.js';
 import { NbdServer } from '../nbd/server.js';
 import { PoolExports, exportUris, type NbdEndpoints } from '../nbd/pool-exports.js';
 import type { NbdServerTlsOptions } from '../nbd/tls-options.js';
+import type { FlashCopyManager } from '../copy/flashcopy/index.js';
+import { flashcopyRoutes } from '../control/routes-flashcopy.js';
 import type { Pool } from '../store/pool.js';
 
 export interface ServiceOptions {
   control: { host: string; port: number };
   /** NBD listeners: TCP unless `tcp` is absent (`--nbd none`), plus a unix socket when `socket` is given. */
   nbd: NbdEndpoints;
+  /** The array's FlashCopy manager, whose endpoints the control API serves. */
+  flashcopy: FlashCopyManager;
   /** NBD TLS; off when absent. */
   nbdTls?: NbdServerTlsOptions | undefined;
   /** Where the NBD server actually listens (port 0 resolved); empty until it does. Read lazily by the control API. */
@@ -38,7 +42,7 @@ export const controlApiService: Service = {
   name: 'control',
   async start(pool, options) {
     // Errors leave as JSON bodies; fastify logs only what the client was not told (5xx).
-    const server = await createControlServer(pool, { ...options.control, nbd: options.nbdEndpoints, logger: { level: 'error', stream: process.stderr } });
+    const server = await createControlServer(pool, { ...options.control, nbd: options.nbdEndpoints, routes: [flashcopyRoutes(() => options.flashcopy)], logger: { level: 'error', stream: process.stderr } });
     return { name: 'control', urls: [server.url], stop: () => server.close() };
   },
 };

@@ -66,7 +66,8 @@ export class ControlClient {
     await this.request('DELETE', `/v1/luns/${encodeURIComponent(name)}`);
   }
 
-  private async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+  /** One API call: JSON in and out; an error body comes back as the LunrigError it names. Feature clients (FlashCopy, ...) build on it. */
+  async request<T>(method: string, path: string, body?: unknown): Promise<T> {
     const url = this.baseUrl + path;
     let response: Response;
     try {

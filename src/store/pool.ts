@@ -84,6 +84,15 @@ export interface PoolInfo {
   lssList: LssInfo[];
 }
 
+/** A change to a LUN that a veto may refuse (see Pool.addVeto). */
+export interface LunChange {
+  kind: 'delete' | 'grow' | 'read-only';
+  lun: string;
+}
+
+/** Throws (a LunrigError) to refuse the change; copy services keep LUNs in relationships this way. */
+export type LunChangeVeto = (change: LunChange) => void;
+
 export interface PoolEvents {
   'lun-created': [LunInfo];
   'lun-changed': [LunInfo];
@@ -94,6 +103,7 @@ export class Pool extends EventEmitter<PoolEvents> {
   private readonly luns = new Map<string, Lun>();
   private readonly stacks = new Map<string, VolumeStack>();
   private readonly control = new SerialQueue();
+  private readonly vetoes = new Set<LunChangeVeto>();
   private closing: Promise<void> | undefined;
 
   private constructor(
@@ -190,6 +200,17 @@ export class Pool extends EventEmitter<PoolEvents> {
     return stack;
   }
 
+  /** Where the LUN's bytes live, for bulk jobs (copy services) that work on the files directly. */
+  lunBackendSpec(name: string): LunBackendSpec {
+    return this.backendSpec(this.findRecord(name));
+  }
+
+  /** Register a veto run before a LUN is deleted, grown or switched read-only; returns its removal. */
+  addVeto(veto: LunChangeVeto): () => void {
+    this.vetoes.add(veto);
+    return () => void this.vetoes.delete(veto);
+  }
+
   /** Bytes the LUN's files occupy on disk (what was written, not what was provisioned). */
   async lunUsage(name: string): Promise<{ allocatedBytes: number }> {
     const record = this.findRecord(name);
@@ -241,6 +262,7 @@ export class Pool extends EventEmitter<PoolEvents> {
         throw new LunrigError('SHRINK_NOT_SUPPORTED', `LUN '${name}' is ${current.size} bytes; shrinking to ${size} would lose data`, { lun: name, size: current.size, requested: size });
       }
       if (size === current.size) return lunInfoOf(current, this.record.serial);
+      this.vet({ kind: 'grow', lun: name });
       const grown: LunRecord = { ...current, size };
       await this.sizeFiles(grown);
       await this.commit({ ...this.record, luns: this.record.luns.map((r) => (r.name === name ? grown : r)) });
@@ -256,6 +278,7 @@ export class Pool extends EventEmitter<PoolEvents> {
       this.checkOpen();
       const current = this.findRecord(name);
       if (current.readOnly === readOnly) return lunInfoOf(current, this.record.serial);
+      this.vet({ kind: 'read-only', lun: name });
       const changed: LunRecord = { ...current, readOnly };
       await this.commit({ ...this.record, luns: this.record.luns.map((r) => (r.name === name ? changed : r)) });
       await this.getLun(name).adopt(changed);
@@ -270,6 +293,7 @@ export class Pool extends EventEmitter<PoolEvents> {
       this.checkOpen();
       const record = this.findRecord(name);
       const lun = this.getLun(name);
+      this.vet({ kind: 'delete', lun: name });
       await this.commit({ ...this.record, luns: this.record.luns.filter((r) => r.name !== name) });
       this.luns.delete(name);
       this.stacks.delete(name);
@@ -297,6 +321,10 @@ export class Pool extends EventEmitter<PoolEvents> {
 
   private checkOpen(): void {
     if (this.closing) throw new LunrigError('CLOSED', `pool ${this.dir} is closed`);
+  }
+
+  private vet(change: LunChange): void {
+    for (const veto of this.vetoes) veto(change);
   }
 
   private findRecord(name: string): LunRecord {

@@ -1,0 +1,149 @@
+/**
+ * FlashCopy on a pool (worker I/O engine, real files):
+ *  - establish time of a 1 GiB and a 1 TiB pair (copy paused): T0 must not cost more for more data;
+ *  - 4 KiB random writes at QD16 on a NOCOPY source, 4 KiB and 64 KiB grains, against the same
+ *    LUN with no relationship: IOPS and p99 latency (most writes are first touches of a grain,
+ *    so each pays a grain copy, a target flush and a journal commit, shared by group commit);
+ *  - background copy throughput of a prefilled source, piscina bulk copier and Volume copier.
+ *
+ *   npx tsc -p tsconfig.build.json && npx tsx bench/flashcopy.bench.ts
+ *   env: LUNRIG_BENCH_SECONDS (per write measurement, default 2), LUNRIG_BENCH_MIB (volume size, default 256)
+ */
+import fsp from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { FlashCopyManager } from '../src/copy/flashcopy/index.js';
+import { Pool } from '../src/store/pool.js';
+import type { Volume } from '../src/volume/volume.js';
+import type { BenchRow } from './report-types.js';
+
+const BLOCK = 4096;
+const DEPTH = 16;
+const MiB = 1024 * 1024;
+
+function envNumber(name: string, fallback: number): number {
+  const v = Number(process.env[name]);
+  return Number.isFinite(v) && v > 0 ? v : fallback;
+}
+
+function prng(seed: number): () => number {
+  let x = seed >>> 0 || 1;
+  return () => {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    return x;
+  };
+}
+
+function quantile(sorted: number[], q: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+}
+
+async function prefill(v: Volume, bytes: number): Promise<void> {
+  const chunk = Buffer.alloc(4 * MiB);
+  for (let off = 0; off < bytes; off += chunk.length) {
+    chunk.fill((off / chunk.length) & 0xff);
+    await v.write(off, chunk.subarray(0, Math.min(chunk.length, bytes - off)));
+  }
+  await v.flush();
+}
+
+/** 4 KiB random writes at QD16 for `seconds`: IOPS and p99 latency in ms. */
+async function randomWrites(v: Volume, bytes: number, seconds: number, seed: number): Promise<{ iops: number; p99: number }> {
+  const next = prng(seed);
+  const blocks = bytes / BLOCK;
+  const latencies: number[] = [];
+  const start = performance.now();
+  const until = start + seconds * 1000;
+  await Promise.all(
+    Array.from({ length: DEPTH }, async () => {
+      const buf = Buffer.alloc(BLOCK, 0x5a);
+      while (performance.now() < until) {
+        const t = performance.now();
+        await v.write((next() % blocks) * BLOCK, buf);
+        latencies.push(performance.now() - t);
+      }
+    }),
+  );
+  const elapsed = (performance.now() - start) / 1000;
+  latencies.sort((a, b) => a - b);
+  return { iops: Math.round(latencies.length / elapsed), p99: Number(quantile(latencies, 0.99).toFixed(2)) };
+}
+
+async function timeMs(fn: () => Promise<unknown>): Promise<number> {
+  const t = process.hrtime.bigint();
+  await fn();
+  return Number(process.hrtime.bigint() - t) / 1e6;
+}
+
+export async function run(): Promise<BenchRow[]> {
+  const seconds = envNumber('LUNRIG_BENCH_SECONDS', 2);
+  const bytes = envNumber('LUNRIG_BENCH_MIB', 256) * MiB;
+  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'lunrig-fc-bench-'));
+  const pool = await Pool.open({ dir, serial: 'FCA24' });
+  let fc: FlashCopyManager | undefined;
+  const rows: BenchRow[] = [];
+  try {
+    fc = await FlashCopyManager.open(pool);
+    for (const name of ['g-s', 'g-t']) await pool.createLun({ name, size: '1G' });
+    for (const name of ['t-s', 't-t']) await pool.createLun({ name, size: '1T' });
+    for (const name of ['w-s', 'w-t', 'c-s', 'c-t']) await pool.createLun({ name, size: bytes });
+
+    // Establish: median of 5, paused copy.
+    for (const [label, s, t] of [['1 GiB', 'g-s', 'g-t'], ['1 TiB', 't-s', 't-t']] as const) {
+      const times: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        times.push(await timeMs(() => fc!.establish(s, t, { rate: 0 })));
+        await fc.withdraw(s);
+      }
+      times.sort((a, b) => a - b);
+      rows.push({ group: 'flashcopy', name: `establish ${label} pair (64K grains, copy paused)`, value: Number(quantile(times, 0.5).toFixed(2)), unit: 'ms', note: 'median of 5' });
+    }
+
+    // Random writes on a NOCOPY source vs the same LUN alone.
+    const source = pool.volume('w-s');
+    await prefill(source, bytes);
+    const note = `QD${DEPTH}, ${bytes / MiB} MiB prefilled source, ${seconds}s, ${os.availableParallelism()} CPUs`;
+    const plain = await randomWrites(source, bytes, seconds, 1);
+    rows.push({ group: 'flashcopy', name: '4k randwrite: plain LUN', value: plain.iops, unit: 'IOPS', note });
+    rows.push({ group: 'flashcopy', name: '4k randwrite p99: plain LUN', value: plain.p99, unit: 'ms' });
+    for (const grain of ['4K', '64K']) {
+      await fc.establish('w-s', 'w-t', { mode: 'nocopy', grainSize: grain });
+      const r = await randomWrites(source, bytes, seconds, 2);
+      rows.push({ group: 'flashcopy', name: `4k randwrite: NOCOPY source, ${grain} grains`, value: r.iops, unit: 'IOPS', note });
+      rows.push({ group: 'flashcopy', name: `4k randwrite p99: NOCOPY source, ${grain} grains`, value: r.p99, unit: 'ms' });
+      await fc.withdraw('w-s');
+    }
+    await fc.close();
+
+    // Background copy throughput, both copiers.
+    await prefill(pool.volume('c-s'), bytes);
+    for (const copyEngine of ['bulk', 'volume'] as const) {
+      fc = await FlashCopyManager.open(pool, { copyEngine });
+      const manager = fc;
+      const done = new Promise((resolve) => manager.once('completed', resolve));
+      const ms = await timeMs(async () => {
+        await manager.establish('c-s', 'c-t');
+        await done;
+      });
+      rows.push({ group: 'flashcopy', name: `background copy (${copyEngine === 'bulk' ? 'piscina bulk' : 'through Volumes'}), 64K grains`, value: Math.round(bytes / MiB / (ms / 1000)), unit: 'MiB/s', note: `${bytes / MiB} MiB prefilled, unlimited rate` });
+      await fc.close();
+    }
+    fc = undefined;
+    return rows;
+  } finally {
+    await fc?.close();
+    await pool.close();
+    await fsp.rm(dir, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
+  const rows = await run();
+  console.table(rows.map((r) => ({ name: r.name, value: r.value, unit: r.unit })));
+  if (rows[0]?.note) console.log(rows[0].note);
+}

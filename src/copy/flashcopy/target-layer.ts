@@ -1,0 +1,77 @@
+/**
+ * The FlashCopy layer of a target volume: reads and block status of grains
+ * not yet copied come from the source's T0 data, writes to them first
+ * materialise the grain (CowEngine); copied grains and anything past the
+ * covered size pass through. Detached, it is a pass-through.
+ */
+import { checkRange } from '../../volume/range-check.js';
+import type { Extent, Volume, VolumeIdentity, WriteOptions, WriteZeroesOptions } from '../../volume/volume.js';
+import type { CowEngine } from './cow-engine.js';
+
+export class TargetLayer implements Volume {
+  constructor(
+    readonly below: Volume,
+    private engine: CowEngine | undefined,
+  ) {}
+
+  get size(): number {
+    return this.below.size;
+  }
+
+  get readOnly(): boolean {
+    return this.below.readOnly;
+  }
+
+  // The target keeps its own identity: same bytes, different device (spec §2.3 Whole-volume identity).
+  identity(): VolumeIdentity {
+    return this.below.identity();
+  }
+
+  async read(offset: number, length: number, into?: Uint8Array): Promise<Uint8Array> {
+    const engine = this.engine;
+    if (!engine) return this.below.read(offset, length, into);
+    checkRange(offset, length, this.below.size, 'read of FlashCopy target');
+    return engine.readTarget(offset, length, into);
+  }
+
+  async write(offset: number, data: Uint8Array, options?: WriteOptions): Promise<void> {
+    const engine = this.engine;
+    if (!engine) return this.below.write(offset, data, options);
+    checkRange(offset, data.byteLength, this.below.size, 'write to FlashCopy target');
+    return engine.mutateTarget(offset, data.byteLength, () => this.below.write(offset, data, options));
+  }
+
+  async writeZeroes(offset: number, length: number, options?: WriteZeroesOptions): Promise<void> {
+    const engine = this.engine;
+    if (!engine) return this.below.writeZeroes(offset, length, options);
+    checkRange(offset, length, this.below.size, 'write-zeroes to FlashCopy target');
+    return engine.mutateTarget(offset, length, () => this.below.writeZeroes(offset, length, options));
+  }
+
+  async trim(offset: number, length: number, options?: WriteOptions): Promise<void> {
+    const engine = this.engine;
+    if (!engine) return this.below.trim(offset, length, options);
+    checkRange(offset, length, this.below.size, 'trim of FlashCopy target');
+    return engine.mutateTarget(offset, length, () => this.below.trim(offset, length, options));
+  }
+
+  flush(): Promise<void> {
+    return this.below.flush();
+  }
+
+  async blockStatus(offset: number, length: number): Promise<Extent[]> {
+    const engine = this.engine;
+    if (!engine) return this.below.blockStatus(offset, length);
+    checkRange(offset, length, this.below.size, 'block status of FlashCopy target');
+    return engine.blockStatusTarget(offset, length);
+  }
+
+  /** The relationship ended: pass everything through from now on. */
+  detach(): void {
+    this.engine = undefined;
+  }
+
+  get attached(): boolean {
+    return this.engine !== undefined;
+  }
+}
