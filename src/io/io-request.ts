@@ -1,6 +1,6 @@
 /** One request on its way through the worker engine (main-thread side). */
 import type { LunrigError } from '../errors.js';
-import type { IoSlot } from './slot-arena.js';
+import type { SlotRef } from './slot-arena.js';
 import type { WorkerLunBackend } from './worker-backend.js';
 
 export type RequestDone = (err: LunrigError | undefined, result: number) => void;
@@ -15,7 +15,7 @@ export class IoRequest {
     readonly flags: number,
     readonly offset: number,
     readonly length: number,
-    readonly slot: IoSlot | undefined,
+    readonly slot: SlotRef | undefined,
     readonly done: RequestDone,
   ) {}
 }

@@ -14,6 +14,14 @@ import { LunrigError } from '../errors.js';
 
 export const SLOT_HEADER_ROOM = 64;
 
+/** Where a request's data lies in the arena: a slot, or any view of the arena (see SlotArena.viewRef). */
+export interface SlotRef {
+  /** Byte offset of the data in the arena SharedArrayBuffer. */
+  readonly dataOffset: number;
+  /** Bytes available there. */
+  readonly capacity: number;
+}
+
 export interface SlotClass {
   /** Data bytes per slot. */
   capacity: number;
@@ -108,6 +116,22 @@ export class SlotArena {
       free.reverse(); // pop() hands out low addresses first
       this.classes.push({ capacity: c.capacity, free });
     });
+  }
+
+  /** Free slots, all classes together (diagnostics and leak checks). */
+  get freeCount(): number {
+    let n = 0;
+    for (const c of this.classes) n += c.free.length;
+    return n;
+  }
+
+  /**
+   * The arena location of `view` when it is a view of this arena (a slot's
+   * data, or part of it), else undefined. The worker engine then moves data
+   * in place instead of copying it through another slot.
+   */
+  viewRef(view: Uint8Array): SlotRef | undefined {
+    return view.buffer === this.buffer ? { dataOffset: view.byteOffset, capacity: view.byteLength } : undefined;
   }
 
   /** A free slot holding at least `length` bytes (the smallest class that has one), or undefined. */

@@ -5,6 +5,9 @@
  * methods (readIntoSlot / writeFromSlot) skip that copy: a protocol server
  * acquires a slot from the engine, lets the socket fill a WRITE payload into
  * `slot.data`, or sends a READ reply straight from `slot.frame(header, length)`.
+ * `read(…, into)` and `write(…, data)` with a buffer that is a view of the arena
+ * (a slot's data) skip the copy too: a caller can go through the Volume stack
+ * (and its restack drain) and still move the bytes in place.
  */
 import { LunrigError } from '../errors.js';
 import type { Extent } from '../volume/volume.js';
@@ -24,7 +27,7 @@ import {
 } from './protocol.js';
 import { closeSegments, openSegments } from './segment-files.js';
 import { checkSpec, checkGrownSpec } from './spec-check.js';
-import type { IoSlot } from './slot-arena.js';
+import type { IoSlot, SlotArena } from './slot-arena.js';
 import type { WorkerIoEngine } from './worker-engine.js';
 
 /** blockStatus output slot: 4096 extents per round trip. */
@@ -60,6 +63,11 @@ export class WorkerLunBackend implements LunBackend {
     return this.spec.size;
   }
 
+  /** The engine's slot arena: buffers from it pass read/write in place (see the header). */
+  get arena(): SlotArena {
+    return this.engine.arena;
+  }
+
   read(offset: number, length: number, into?: Uint8Array): Promise<Uint8Array> {
     const refused = this.begin(false);
     if (refused) return Promise.reject(refused);
@@ -68,28 +76,34 @@ export class WorkerLunBackend implements LunBackend {
       return Promise.reject(new LunrigError('INVALID_ARGUMENT', `read: buffer of ${into.length} bytes is shorter than ${length}`));
     }
     const target = into ?? Buffer.allocUnsafe(length);
+    const inArena = into && length > 0 ? this.engine.arena.viewRef(into) : undefined;
     return new Promise((resolve, reject) => {
-      this.transfer(OP_READ, 0, offset, target, length, (err) => {
+      const done = (err: LunrigError | undefined): void => {
         this.end();
         if (err) return reject(this.failed(err));
         this.st.reads++;
         this.st.bytesRead += length;
         resolve(target.length === length ? target : target.subarray(0, length));
-      });
+      };
+      if (inArena) this.engine.submit(new IoRequest(this, OP_READ, 0, offset, length, inArena, done));
+      else this.transfer(OP_READ, 0, offset, target, length, done);
     });
   }
 
   write(offset: number, data: Uint8Array, fua: boolean): Promise<void> {
     const refused = this.begin(true);
     if (refused) return Promise.reject(refused);
+    const inArena = data.length > 0 ? this.engine.arena.viewRef(data) : undefined;
     return new Promise((resolve, reject) => {
-      this.transfer(OP_WRITE, fua ? FLAG_FUA : 0, offset, data, data.length, (err) => {
+      const done = (err: LunrigError | undefined): void => {
         this.end();
         if (err) return reject(this.failed(err));
         this.st.writes++;
         this.st.bytesWritten += data.length;
         resolve();
-      });
+      };
+      if (inArena) this.engine.submit(new IoRequest(this, OP_WRITE, fua ? FLAG_FUA : 0, offset, data.length, inArena, done));
+      else this.transfer(OP_WRITE, fua ? FLAG_FUA : 0, offset, data, data.length, done);
     });
   }
 

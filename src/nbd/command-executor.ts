@@ -59,13 +59,18 @@ export async function executeCommand(req: RequestHeader, payload: Uint8Array | u
         return errorReply(ctx.structuredReplies, cookie, C.NBD_EINVAL, `unknown command ${req.type}`);
     }
   } catch (err) {
-    const errno = errnoForError(err, {
-      isWrite: req.type === C.NBD_CMD_WRITE || req.type === C.NBD_CMD_WRITE_ZEROES,
-      fastZero: (flags & C.NBD_CMD_FLAG_FAST_ZERO) !== 0,
-    });
-    const message = err instanceof Error ? err.message : String(err);
-    return errorReply(ctx.structuredReplies, cookie, errno, message);
+    return failureReply(req, err, ctx.structuredReplies);
   }
+}
+
+/** The error reply for a request whose Volume call failed with `err` (errno-map.ts). */
+export function failureReply(req: RequestHeader, err: unknown, structuredReplies: boolean): Buffer[] {
+  const errno = errnoForError(err, {
+    isWrite: req.type === C.NBD_CMD_WRITE || req.type === C.NBD_CMD_WRITE_ZEROES,
+    fastZero: (req.flags & C.NBD_CMD_FLAG_FAST_ZERO) !== 0,
+  });
+  const message = err instanceof Error ? err.message : String(err);
+  return errorReply(structuredReplies, req.cookie, errno, message);
 }
 
 async function read(req: RequestHeader, ctx: CommandContext): Promise<Buffer[]> {

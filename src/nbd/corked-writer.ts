@@ -24,6 +24,23 @@ export class CorkedWriter {
     for (const b of buffers) this.socket.write(b);
   }
 
+  /**
+   * Send one buffer the caller must keep intact until `written` runs: once the
+   * socket is done with it (handed to the kernel, or dropped because the
+   * socket was destroyed). Returns false, without calling `written`, when the
+   * socket takes no more writes.
+   */
+  sendOwned(buffer: Uint8Array, written: () => void): boolean {
+    if (this.socket.destroyed || this.socket.writableEnded) return false;
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      process.nextTick(this.uncork);
+    }
+    this.socket.write(buffer, written);
+    return true;
+  }
+
   /** Hand what is corked to the socket now, not at the end of the tick (before STARTTLS wraps it). */
   flush(): void {
     if (this.corked) this.uncork();

@@ -7,13 +7,21 @@
  * STARTTLS swaps the socket for a TLSSocket (tls-server-upgrade.ts) between
  * two option negotiations; parsing, limits and backpressure then run on the
  * TLS socket exactly as on the plain one.
+ *
+ * READ and WRITE of a plain worker-engine LUN take the fast path
+ * (fast-path.ts): data in arena slots, no copies. On such plaintext
+ * connections the socket is read with direct reads (direct-read.ts): the
+ * connection picks where each read lands, a receive pool it carves chunks
+ * from, or the rest of the WRITE payload's slot while one is arriving.
  */
 import type { Socket } from 'node:net';
 import { ByteQueue, joinChunks } from './byte-queue.js';
-import { executeCommand, type CommandContext } from './command-executor.js';
+import { executeCommand, failureReply, type CommandContext } from './command-executor.js';
 import * as C from './constants.js';
 import { decodeOptionHeader, encodeGreeting } from './handshake-codec.js';
-import { errorReply } from './reply-builder.js';
+import { enableDirectReads, type DirectReadSink } from './direct-read.js';
+import { copyOut, copyQueueInto, fastExportOf, isSlotData, readReplyFrame, type FastExport } from './fast-path.js';
+import { errorReply, readReply, successReply } from './reply-builder.js';
 import { decodeRequestHeader, type RequestHeader } from './request-codec.js';
 import { validateRequest, type Rejection, type RequestContext } from './request-validation.js';
 import { CorkedWriter } from './corked-writer.js';
@@ -23,6 +31,7 @@ import { NbdWireError } from './wire.js';
 import type { ExportEntry } from './export-provider.js';
 import type { TlsSessionInfo } from './tls-peer.js';
 import { upgradeServerSocket } from './tls-server-upgrade.js';
+import type { IoSlot } from '../io/slot-arena.js';
 
 /** 'tls': STARTTLS acknowledged, TLS handshake in progress. */
 export type ConnectionPhase = 'clientFlags' | 'options' | 'tls' | 'transmission' | 'closing';
@@ -43,6 +52,10 @@ export interface ConnectionStats {
   /** Most bytes this connection held at once (unparsed input + reserved payloads + unsent replies). */
   peakBufferedBytes: number;
   requests: number;
+  /** READs and WRITEs served on the fast path (data in I/O slots, fast-path.ts). */
+  fastRequests: number;
+  /** Whether WRITE payloads are read straight into their slots (direct-read.ts). */
+  directReads: boolean;
   /** The TLS session once STARTTLS succeeded. */
   tls: TlsSessionInfo | undefined;
 }
@@ -61,7 +74,30 @@ interface PendingWrite {
   chunks: Buffer[];
   /** Refused already: drop the payload. */
   discard: boolean;
+  /** Fast path: the payload goes into this slot, pinned against `fast.budget` until complete. */
+  slot: IoSlot | undefined;
+  fast: FastExport | undefined;
+  /** Payload bytes in the slot so far. */
+  filled: number;
 }
+
+/** A read reply sent straight from its slot: the slot is freed once the socket is done with it. */
+interface PinnedReply {
+  slot: IoSlot;
+  bytes: number;
+  fast: FastExport;
+  done: boolean;
+}
+
+/**
+ * Direct reads land in a receive pool of this size, carved into chunks (never
+ * reused, so queued chunks stay valid); a new pool once less than RECV_MIN is
+ * left. An idle connection holds at most one pool.
+ */
+const RECV_POOL = 128 * 1024;
+const RECV_MIN = 32 * 1024;
+/** After a WRITE payload this large, the next read takes just one request header, so a following large payload lands in its slot whole. */
+const HEADER_ONLY_AFTER = 64 * 1024;
 
 /** What a connection serves once in transmission. */
 interface Session {
@@ -69,6 +105,8 @@ interface Session {
   entry: ExportEntry;
   requestContext: RequestContext;
   commandContext: CommandContext;
+  /** Set when READ/WRITE may take the fast path (checked again per request: `fast.active`). */
+  fast: FastExport | undefined;
 }
 
 export class ServerConnection {
@@ -86,6 +124,8 @@ export class ServerConnection {
   private inFlight = 0;
   private outstandingBytes = 0;
   private requests = 0;
+  private fastRequests = 0;
+  private directReads = false;
   private peakBufferedBytes = 0;
   /** NBD_CMD_DISC received: no more requests, finish in-flight ones, then close. */
   private disconnecting = false;
@@ -96,6 +136,21 @@ export class ServerConnection {
   private closeReason = 'closed';
   private handshakeTimer: NodeJS.Timeout | undefined;
   private lingerTimer: NodeJS.Timeout | undefined;
+  /** Fast-path read replies the socket has not finished with. */
+  private readonly pinnedReplies = new Set<PinnedReply>();
+  private pinnedReplyBytes = 0;
+  /** Direct reads: the current receive pool and how much of it is handed out. */
+  private recvPool: Buffer | undefined;
+  private recvAt = 0;
+  /** The payload whose slot the next direct read lands in (the kernel may write there until the read after it is set up). */
+  private readInto: PendingWrite | undefined;
+  /** A payload slot given up while the kernel may still read into it: freed after the next read or at close. */
+  private abandoned: PendingWrite | undefined;
+  private headerOnlyRead = false;
+  private readonly readSink: DirectReadSink = {
+    next: () => this.nextReadBuffer(),
+    onRead: (n, buffer) => this.onDirectRead(n, buffer),
+  };
 
   private readonly onData = (chunk: Buffer): void => {
     if (this.phase === 'closing' || this.disconnecting) return; // nothing after DISC/ABORT is read
@@ -163,6 +218,8 @@ export class ServerConnection {
       outstandingBytes: this.outstandingBytes,
       peakBufferedBytes: this.peakBufferedBytes,
       requests: this.requests,
+      fastRequests: this.fastRequests,
+      directReads: this.directReads,
       tls: this.tlsSession,
     };
   }
@@ -325,6 +382,8 @@ export class ServerConnection {
     this.negotiation = undefined;
     this.phase = 'transmission';
     const o = this.options;
+    // Plaintext only: TLS copies every byte through OpenSSL anyway.
+    const fast = o.fastPath && this.tlsSession === undefined ? fastExportOf(negotiated.entry.volume) : undefined;
     this.session = {
       negotiated,
       entry: negotiated.entry,
@@ -339,10 +398,15 @@ export class ServerConnection {
         volume: negotiated.entry.volume,
         structuredReplies: negotiated.structuredReplies,
         metaContexts: negotiated.metaContexts,
-        sparseReads: o.sparseReads,
+        // A fast-path export answers every READ with one data chunk, also when it falls back
+        // (no free slot, a layer stacked): the reply shape does not depend on load.
+        sparseReads: o.sparseReads && !fast,
         sparseReadMinLength: o.sparseReadMinLength,
       },
+      fast,
     };
+    // Reached from a 'data' handler with the stream's buffer empty: the switch loses nothing.
+    if (fast && o.directReads) this.directReads = enableDirectReads(this.socket, this.readSink);
   }
 
   private stepTransmission(): boolean {
@@ -368,18 +432,43 @@ export class ServerConnection {
       if (rejection) {
         this.reply(errorReply(session.negotiated.structuredReplies, req.cookie, rejection.errno, rejection.message));
         if (req.length > this.options.limits.maxWriteDrain) this.end(`WRITE payload of ${req.length} bytes`);
-        else this.pendingWrite = { req, remaining: req.length, chunks: [], discard: true };
+        else this.pendingWrite = { req, remaining: req.length, chunks: [], discard: true, slot: undefined, fast: undefined, filled: 0 };
         return;
       }
       this.outstandingBytes += req.length; // reserved until the reply is queued
-      this.pendingWrite = { req, remaining: req.length, chunks: [], discard: false };
+      const fast = this.fastFor(req, session);
+      const slot = fast ? this.payloadSlot(fast, req.length) : undefined;
+      this.pendingWrite = { req, remaining: req.length, chunks: [], discard: false, slot, fast: slot ? fast : undefined, filled: 0 };
+      this.headerOnlyRead = slot !== undefined && req.length >= HEADER_ONLY_AFTER;
       return;
     }
+    this.headerOnlyRead = false;
     if (rejection) {
       this.reply(errorReply(session.negotiated.structuredReplies, req.cookie, rejection.errno, rejection.message));
       return;
     }
-    this.dispatch(req, undefined, req.type === C.NBD_CMD_READ ? req.length : 0);
+    if (req.type === C.NBD_CMD_READ) {
+      const fast = this.fastFor(req, session);
+      const slot = fast?.arena.tryAcquire(req.length);
+      if (slot) this.fastRead(fast!, req, slot);
+      else this.dispatch(req, undefined, req.length);
+      return;
+    }
+    this.dispatch(req, undefined, 0);
+  }
+
+  /** The fast path for a validated READ or WRITE, when its export is a plain worker-engine LUN right now. */
+  private fastFor(req: RequestHeader, session: Session): FastExport | undefined {
+    const fast = session.fast;
+    return fast && req.length > 0 && fast.active ? fast : undefined;
+  }
+
+  /** A slot for a WRITE payload about to arrive, pinned (the client decides when it is filled); none: generic path. */
+  private payloadSlot(fast: FastExport, length: number): IoSlot | undefined {
+    if (!fast.budget.tryPin(length)) return undefined;
+    const slot = fast.arena.tryAcquire(length);
+    if (!slot) fast.budget.unpin(length);
+    return slot;
   }
 
   private rejection(req: RequestHeader, session: Session): Rejection | undefined {
@@ -399,6 +488,16 @@ export class ServerConnection {
 
   private consumePayload(w: PendingWrite): boolean {
     if (this.queue.length === 0 && w.remaining > 0) return false;
+    if (w.slot) {
+      const n = w.remaining > 0 ? copyQueueInto(this.queue, w.slot.data, w.filled, w.remaining) : 0;
+      w.filled += n;
+      w.remaining -= n;
+      if (w.remaining > 0) return true;
+      this.pendingWrite = undefined;
+      w.fast!.budget.unpin(w.req.length); // complete: from here on only the I/O workers hold the slot
+      this.fastWrite(w.fast!, w.req, w.slot);
+      return true;
+    }
     if (w.discard) w.remaining -= this.queue.skip(w.remaining);
     else {
       for (const c of this.queue.takeChunks(w.remaining)) {
@@ -429,6 +528,147 @@ export class ServerConnection {
     });
   }
 
+  /** WRITE whose payload is in `slot`: the LUN writes it from there. */
+  private fastWrite(fast: FastExport, req: RequestHeader, slot: IoSlot): void {
+    const length = req.length;
+    if (!fast.active) {
+      // A layer was stacked while the payload arrived: it gets the generic path and its own copy.
+      const payload = copyOut(slot, length);
+      slot.release();
+      this.dispatch(req, payload, length, true);
+      return;
+    }
+    this.inFlight++;
+    this.fastRequests++;
+    const done = (replies: Buffer[]): void => {
+      slot.release();
+      this.inFlight--;
+      this.outstandingBytes -= length;
+      this.reply(replies);
+      this.pump();
+    };
+    const data = length === slot.capacity ? slot.data : slot.data.subarray(0, length);
+    fast.volume.write(req.offset, data, { fua: (req.flags & C.NBD_CMD_FLAG_FUA) !== 0 }).then(
+      () => done(successReply(req.cookie)),
+      (err: unknown) => done(failureReply(req, err, this.session!.negotiated.structuredReplies)),
+    );
+  }
+
+  /** READ into `slot`; the reply leaves from the slot (header in its header room). */
+  private fastRead(fast: FastExport, req: RequestHeader, slot: IoSlot): void {
+    const length = req.length;
+    const structured = this.session!.negotiated.structuredReplies;
+    this.inFlight++;
+    this.fastRequests++;
+    this.outstandingBytes += length;
+    fast.volume.read(req.offset, length, slot.data).then(
+      (data) => {
+        this.inFlight--;
+        this.outstandingBytes -= length;
+        if (this.closed) slot.release();
+        else if (isSlotData(data, slot)) this.replyFromSlot(fast, req, slot, structured);
+        else {
+          // Not read into the slot (a layer stacked meanwhile answered with its own buffer).
+          slot.release();
+          this.reply(readReply(structured, req.cookie, req.offset, length, data));
+        }
+        this.pump();
+      },
+      (err: unknown) => {
+        slot.release();
+        this.inFlight--;
+        this.outstandingBytes -= length;
+        this.reply(failureReply(req, err, structured));
+        this.pump();
+      },
+    );
+  }
+
+  /**
+   * Send header + data from the slot, freeing it once the socket is done. A
+   * client slow to take its replies could hold slots other connections need:
+   * past this connection's pin limit or the arena's budget the data is copied
+   * out and the slot freed at once.
+   */
+  private replyFromSlot(fast: FastExport, req: RequestHeader, slot: IoSlot, structured: boolean): void {
+    const length = req.length;
+    const pin = this.pinnedReplyBytes === 0 || this.pinnedReplyBytes + length <= fast.budget.perConnection;
+    if (pin && fast.budget.tryPin(length)) {
+      const frame = readReplyFrame(slot, structured, req.cookie, req.offset, length);
+      const p: PinnedReply = { slot, bytes: length, fast, done: false };
+      this.pinnedReplies.add(p);
+      this.pinnedReplyBytes += length;
+      if (!this.writer.sendOwned(frame, () => this.unpinReply(p))) this.unpinReply(p);
+      this.notePeak();
+      return;
+    }
+    const data = copyOut(slot, length);
+    slot.release();
+    this.reply(readReply(structured, req.cookie, req.offset, length, data));
+  }
+
+  private unpinReply(p: PinnedReply): void {
+    if (p.done) return;
+    p.done = true;
+    this.pinnedReplies.delete(p);
+    this.pinnedReplyBytes -= p.bytes;
+    p.fast.budget.unpin(p.bytes);
+    p.slot.release();
+  }
+
+  /** Direct reads: the rest of the arriving payload's slot when nothing else is queued, else receive-pool space. */
+  private nextReadBuffer(): Uint8Array {
+    this.releaseAbandoned();
+    const w = this.pendingWrite;
+    if (w?.slot && w.remaining > 0 && this.queue.length === 0 && this.phase === 'transmission' && !this.disconnecting) {
+      this.readInto = w;
+      return w.slot.data.subarray(w.filled, w.filled + w.remaining);
+    }
+    this.readInto = undefined;
+    let pool = this.recvPool;
+    if (!pool || pool.length - this.recvAt < RECV_MIN) {
+      pool = this.recvPool = Buffer.allocUnsafeSlow(RECV_POOL);
+      this.recvAt = 0;
+    }
+    const want = this.headerOnlyRead && this.queue.length < C.NBD_REQUEST_SIZE ? C.NBD_REQUEST_SIZE - this.queue.length : pool.length - this.recvAt;
+    return pool.subarray(this.recvAt, this.recvAt + want);
+  }
+
+  private onDirectRead(n: number, buffer: Uint8Array): void {
+    const w = this.readInto;
+    if (!w) {
+      // Receive-pool space: the chunk stays valid (a pool is never reused), so it is queued without a copy.
+      this.recvAt += n;
+      this.onData(buffer.subarray(0, n) as Buffer);
+      return;
+    }
+    this.readInto = undefined;
+    if (w !== this.pendingWrite || this.phase === 'closing') return; // given up meanwhile: the bytes are dropped
+    w.filled += n;
+    w.remaining -= n;
+    this.pump();
+  }
+
+  /** Give up an unfinished fast-path payload (connection ending): unpin it, free its slot once no read can land there. */
+  private dropPendingWrite(): void {
+    const w = this.pendingWrite;
+    this.pendingWrite = undefined;
+    if (!w?.slot) return;
+    w.fast!.budget.unpin(w.req.length);
+    if (this.readInto === w && !this.closed) {
+      this.abandoned = w;
+      return;
+    }
+    w.slot.release();
+  }
+
+  private releaseAbandoned(): void {
+    const a = this.abandoned;
+    if (!a) return;
+    this.abandoned = undefined;
+    a.slot!.release();
+  }
+
   private reply(buffers: Buffer[]): void {
     if (this.closed) return;
     this.writer.send(buffers);
@@ -441,7 +681,7 @@ export class ServerConnection {
     if (this.phase === 'transmission') {
       const stop = this.disconnecting || this.readEnded || this.shutdownRequested;
       if (stop && this.inFlight === 0) {
-        if (this.pendingWrite && this.readEnded) this.pendingWrite = undefined; // truncated payload: nothing to answer
+        if (this.pendingWrite && this.readEnded) this.dropPendingWrite(); // truncated payload: nothing to answer
         if (!this.pendingWrite || this.shutdownRequested) this.end(this.disconnecting ? 'NBD_CMD_DISC' : this.readEnded ? 'client closed' : 'server shutting down');
       }
     } else if (this.readEnded) {
@@ -473,7 +713,11 @@ export class ServerConnection {
     clearTimeout(this.handshakeTimer);
     clearTimeout(this.lingerTimer);
     this.queue.clear();
-    this.pendingWrite = undefined;
+    // The handle is closed: no read can land in a slot any more, and the socket holds no reply.
+    this.dropPendingWrite();
+    this.readInto = undefined;
+    this.releaseAbandoned();
+    for (const p of [...this.pinnedReplies]) this.unpinReply(p);
     this.hooks.onClose(this, this.closeReason);
   }
 }

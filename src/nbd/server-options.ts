@@ -55,9 +55,24 @@ export interface NbdServerOptions {
    * With structured replies, describe holes and zero extents of a read as
    * NBD_REPLY_TYPE_OFFSET_HOLE (asks the volume's blockStatus first). Reads
    * shorter than `sparseReadMinLength` (default 64 KiB) always go as one data chunk.
+   * Reads on the fast path always go as one data chunk: the extra blockStatus
+   * round trip cost more than the saved bytes, and clients that care about
+   * holes (nbdcopy, qemu-img) ask BLOCK_STATUS themselves.
    */
   sparseReads?: boolean;
   sparseReadMinLength?: number;
+  /**
+   * Serve READ and WRITE of exports whose volume is a LUN on the worker I/O
+   * engine, with no copy-service layer stacked, through the engine's slot
+   * arena without copying (fast-path.ts); plaintext connections only. Default true.
+   */
+  fastPath?: boolean;
+  /**
+   * On fast-path connections, let the kernel read WRITE payloads straight
+   * into their slots (direct-read.ts, which uses a Node internal and falls
+   * back by itself when Node changes). Default true.
+   */
+  directReads?: boolean;
   /** STARTTLS with X.509 and/or PSK (tls-options.ts); absent: TLS off. */
   tls?: NbdServerTlsOptions;
 }
@@ -69,6 +84,8 @@ export interface ResolvedServerOptions {
   limits: ServerLimits;
   sparseReads: boolean;
   sparseReadMinLength: number;
+  fastPath: boolean;
+  directReads: boolean;
   /** Undefined when TLS is off. */
   tls: ResolvedServerTls | undefined;
 }
@@ -91,6 +108,8 @@ export function resolveServerOptions(o: NbdServerOptions): ResolvedServerOptions
     limits: { ...DEFAULT_LIMITS, ...o.limits },
     sparseReads: o.sparseReads ?? true,
     sparseReadMinLength: o.sparseReadMinLength ?? 64 * 1024,
+    fastPath: o.fastPath ?? true,
+    directReads: o.directReads ?? true,
     tls: resolveServerTls(o.tls),
   };
 }

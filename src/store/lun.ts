@@ -4,6 +4,8 @@
  */
 import { LunrigError } from '../errors.js';
 import type { LunBackend, QueueStats } from '../io/backend.js';
+import type { SlotArena } from '../io/slot-arena.js';
+import { WorkerLunBackend } from '../io/worker-backend.js';
 import { checkRange } from '../volume/range-check.js';
 import type { Extent, Volume, VolumeIdentity, WriteOptions, WriteZeroesOptions } from '../volume/volume.js';
 import { lssAddress, volumeId } from './identity.js';
@@ -76,6 +78,16 @@ export class Lun implements Volume {
 
   stats(): QueueStats {
     return this.backend.stats();
+  }
+
+  /**
+   * For protocol servers (nbd/): the worker engine's slot arena when this LUN
+   * runs on it, else undefined. A buffer from the arena given to read (`into`)
+   * or write goes to the I/O workers in place, without a copy; ranges, the
+   * read-only switch and closing are checked exactly as for any other buffer.
+   */
+  fastPath(): { arena: SlotArena } | undefined {
+    return this.backend instanceof WorkerLunBackend ? { arena: this.backend.arena } : undefined;
   }
 
   async read(offset: number, length: number, into?: Uint8Array): Promise<Uint8Array> {
