@@ -5,13 +5,13 @@
  * for every block, and in the end background copy resumes and completes with
  * the same result on the target's own blocks. Needs a build (dist/).
  */
-import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FlashCopyManager } from '../../src/copy/flashcopy/index.js';
 import { Pool } from '../../src/store/pool.js';
 import type { Volume } from '../../src/volume/volume.js';
 import { requireBuild } from '../helpers/serve-process.js';
+import { runUntilKilled } from '../helpers/kill-child.js';
 import { seededRandom, testSeed } from '../helpers/seeded-random.js';
 import { tempDirs } from '../helpers/temp-dir.js';
 import { BLOCK, MiB, expectedPattern, fillPattern, nextEvent } from '../unit/flashcopy/harness.js';
@@ -58,27 +58,7 @@ class BlockModel {
 }
 
 function runAndKill(dir: string, engine: string, seed: number, round: number, acks: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [FIXTURE, dir, String(seed), String(round)], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LUNRIG_IO: engine } });
-    let log = '';
-    let stderr = '';
-    let acked = 0;
-    let killed = false;
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-      log += chunk;
-      acked += (chunk.match(/^a /gm) ?? []).length;
-      if (!killed && acked >= acks) {
-        killed = true;
-        child.kill('SIGKILL');
-      }
-    });
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    child.on('error', reject);
-    child.on('exit', (code, signal) => {
-      if (signal === 'SIGKILL') resolve(log);
-      else reject(new Error(`crash writer exited early (code ${code}): ${stderr}`));
-    });
-  });
+  return runUntilKilled([FIXTURE, dir, String(seed), String(round)], /^a /gm, acks, { ...process.env, LUNRIG_IO: engine });
 }
 
 /** Check every block of `v` against the T0 pattern and the writes the model allows. */

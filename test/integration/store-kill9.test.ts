@@ -1,8 +1,8 @@
-import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Pool } from '../../src/store/pool.js';
 import { acceptableValues } from '../helpers/durability-log.js';
+import { runUntilKilled } from '../helpers/kill-child.js';
 import { seededRandom, testSeed } from '../helpers/seeded-random.js';
 import { tempDirs } from '../helpers/temp-dir.js';
 
@@ -13,27 +13,7 @@ const FIXTURE = path.resolve(import.meta.dirname, '../fixtures/crash-writer.mjs'
 
 /** Run the crash writer until it has logged `durableEvents` durable points, then SIGKILL it. Returns its log. */
 function runAndKill(dir: string, engine: string, seed: number, durableEvents: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [FIXTURE, dir, engine, String(seed)], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let log = '';
-    let stderr = '';
-    let durable = 0;
-    let killed = false;
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-      log += chunk;
-      durable += (chunk.match(/^(f|fua .*)$/gm) ?? []).length;
-      if (!killed && durable >= durableEvents) {
-        killed = true;
-        child.kill('SIGKILL');
-      }
-    });
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    child.on('error', reject);
-    child.on('exit', (code, signal) => {
-      if (signal === 'SIGKILL') resolve(log);
-      else reject(new Error(`crash writer exited early (code ${code}): ${stderr}`));
-    });
-  });
+  return runUntilKilled([FIXTURE, dir, engine, String(seed)], /^(f|fua .*)$/gm, durableEvents);
 }
 
 describe.each(['worker', 'fs'] as const)('kill -9 durability (%s engine)', (engine) => {

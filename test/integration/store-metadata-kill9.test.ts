@@ -1,7 +1,7 @@
-import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Pool } from '../../src/store/pool.js';
+import { runUntilKilled } from '../helpers/kill-child.js';
 import { seededRandom, testSeed } from '../helpers/seeded-random.js';
 import { tempDirs } from '../helpers/temp-dir.js';
 
@@ -11,22 +11,7 @@ afterEach(() => temp.cleanup());
 const FIXTURE = path.resolve(import.meta.dirname, '../fixtures/crash-metadata.mjs');
 
 function runAndKill(dir: string, acknowledged: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [FIXTURE, dir], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let log = '';
-    let stderr = '';
-    let killed = false;
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-      log += chunk;
-      if (!killed && (log.match(/^ok /gm) ?? []).length >= acknowledged) {
-        killed = true;
-        child.kill('SIGKILL');
-      }
-    });
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    child.on('error', reject);
-    child.on('exit', (code, signal) => (signal === 'SIGKILL' ? resolve(log) : reject(new Error(`exited early (${code}): ${stderr}`))));
-  });
+  return runUntilKilled([FIXTURE, dir], /^ok /gm, acknowledged);
 }
 
 /** Per LUN, the sizes it may have after the crash; 0 means "may be absent". */
