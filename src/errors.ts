@@ -34,6 +34,39 @@ export const ERROR_CODES = [
   'FC_NOT_INCREMENTAL',
   'FC_GROUP_EXISTS',
   'FC_GROUP_NOT_FOUND',
+  // PPRC (spec/copy-services.md §3.2-§3.11): refused control operations, then what a host sees.
+  'PPRC_NO_PATH',
+  'PPRC_SAME_LSS',
+  'PPRC_TARGET_TOO_SMALL',
+  'PPRC_TARGET_ONLINE',
+  'PPRC_VOLUME_IN_PAIR',
+  'PPRC_NOT_IN_PAIR',
+  'PPRC_INVALID_COPY_MODE',
+  'PPRC_TOO_MANY_SECONDARIES',
+  'PPRC_TOO_MANY_LINKS',
+  'PPRC_TOO_MANY_PATHS',
+  'PPRC_DISTANCE_TOO_LONG',
+  'PPRC_ESS_NOT_FOUND',
+  'PPRC_LINK_NOT_FOUND',
+  'PPRC_PATH_NOT_FOUND',
+  /** A host read or write of a paired secondary (PP-07). */
+  'PPRC_SECONDARY_NOT_ACCESSIBLE',
+  /** A write to a write-inhibited volume (CRIT, PP-22/23). */
+  'PPRC_WRITE_INHIBITED',
+  /** The secondary did not acknowledge a synchronous write in time (W2, PP-26). */
+  'PPRC_ACK_TIMEOUT',
+  /** Combining copy relationships while the first is still establishing (CB-06). */
+  'RELATIONSHIP_NOT_ESTABLISHED',
+  // Copy Services tasks and task groups (spec §4.2).
+  'TASK_NOT_FOUND',
+  'TASK_EXISTS',
+  'TASK_IN_GROUP',
+  'TASK_GROUP_NESTED',
+  'TASK_NOT_RUNNING',
+  // Hosts and LUN masking.
+  'HOST_NOT_FOUND',
+  'HOST_EXISTS',
+  'LUN_NOT_MAPPED',
   // Runtime state.
   'CLOSED',
   'BUSY',
