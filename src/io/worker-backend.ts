@@ -290,10 +290,10 @@ export class WorkerLunBackend implements LunBackend {
   }
 
   private transferPiece(op: number, flags: number, offset: number, buffer: Uint8Array, at: number, n: number, slot: IoSlot, done: RequestDone): void {
-    if (op === OP_WRITE) slot.data.set(at === 0 && n === buffer.length ? buffer : buffer.subarray(at, at + n));
+    if (op === OP_WRITE) copyBytes(buffer.subarray(at, at + n), slot.data.subarray(0, n));
     this.engine.submit(
       new IoRequest(this, op, flags, offset, n, slot, (err, result) => {
-        if (!err && op === OP_READ) slot.data.copy(buffer, at, 0, n);
+        if (!err && op === OP_READ) copyBytes(slot.data.subarray(0, n), buffer.subarray(at, at + n));
         slot.release();
         done(err, result);
       }),
@@ -308,4 +308,15 @@ export class WorkerLunBackend implements LunBackend {
     this.engine.forgetBackend(this);
     await closeSegments(this.fds);
   }
+}
+
+/**
+ * Copy between the shared arena and a caller's buffer. V8's set/copy fall
+ * back to a byte loop when the two views differ in alignment and one is
+ * shared (~15x slower at 1 MiB); Buffer#fill with an equal-length value is a
+ * memcpy in every case. Lengths are equal by construction.
+ */
+function copyBytes(from: Uint8Array, to: Uint8Array): void {
+  if (to.length === 0) return;
+  Buffer.from(to.buffer, to.byteOffset, to.length).fill(from);
 }
