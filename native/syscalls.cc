@@ -4,6 +4,7 @@
 #include "syscalls.h"
 
 #include <fcntl.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -101,6 +102,26 @@ Napi::Value Fdatasync(const Napi::CallbackInfo& info) {
   if (rc != 0) throwErrno(info.Env(), errno, "fdatasync");
   return info.Env().Undefined();
 }
+
+// preadv2(RWF_NOWAIT): read only what the page cache already holds, never
+// waiting for the disk, so the event-loop thread can serve cached reads
+// without a hand-off to an I/O worker. -1 = it would block (EAGAIN), or the
+// kernel or filesystem cannot do it (EOPNOTSUPP): ask a worker instead.
+// A short count is possible (part cached, or end of file).
+Napi::Value PreadNowait(const Napi::CallbackInfo& info) {
+  const int fd = fdArg(info);
+  const args::Bytes into = args::bytes(info, 1, "into");
+  const auto offset = static_cast<off_t>(args::integer(info, 2, "offset"));
+  struct iovec iov = {into.data, into.length};
+  ssize_t n;
+  do n = ::preadv2(fd, &iov, 1, offset, RWF_NOWAIT);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EOPNOTSUPP || errno == ENOSYS) return Napi::Number::New(info.Env(), -1);
+    throwErrno(info.Env(), errno, "preadv2");
+  }
+  return Napi::Number::New(info.Env(), static_cast<double>(n));
+}
 #else
 // Elsewhere the module still loads; the store sees ENOSYS and can degrade.
 Napi::Value Unsupported(const Napi::CallbackInfo& info) { throwErrno(info.Env(), ENOSYS, "fallocate"); }
@@ -109,6 +130,7 @@ Napi::Value ZeroRange(const Napi::CallbackInfo& info) { return Unsupported(info)
 Napi::Value SeekData(const Napi::CallbackInfo& info) { return Unsupported(info); }
 Napi::Value SeekHole(const Napi::CallbackInfo& info) { return Unsupported(info); }
 Napi::Value Fdatasync(const Napi::CallbackInfo& info) { return Unsupported(info); }
+Napi::Value PreadNowait(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), -1); }
 #endif
 
 }  // namespace
@@ -119,6 +141,7 @@ void Register(Napi::Env env, Napi::Object exports) {
   exports.Set("seekData", Napi::Function::New(env, SeekData, "seekData"));
   exports.Set("seekHole", Napi::Function::New(env, SeekHole, "seekHole"));
   exports.Set("fdatasync", Napi::Function::New(env, Fdatasync, "fdatasync"));
+  exports.Set("preadNowait", Napi::Function::New(env, PreadNowait, "preadNowait"));
 }
 
 }  // namespace lunrig::syscalls

@@ -106,9 +106,14 @@ async function serve(): Promise<void> {
   const { NbdServer } = await import('../../src/nbd/server.js');
   const { ExportRegistry } = await import('../../src/nbd/export-provider.js');
   let engine: import('../../src/io/backend.js').IoEngine | undefined;
-  if (values.workers) {
+  // LUNRIG_BENCH_CACHED_READ_MAX: compare with page-cache reads on the event loop off (0) or bounded differently.
+  const cachedReadMax = process.env['LUNRIG_BENCH_CACHED_READ_MAX'];
+  if (values.workers || cachedReadMax) {
     const { WorkerIoEngine } = await import('../../src/io/worker-engine.js');
-    engine = await WorkerIoEngine.start({ workers: Number(values.workers) });
+    engine = await WorkerIoEngine.start({
+      ...(values.workers ? { workers: Number(values.workers) } : {}),
+      ...(cachedReadMax ? { cachedReadMax: Number(cachedReadMax) } : {}),
+    });
   }
   const pool = await Pool.open({ dir: values.data, engine: engine ?? 'worker', createIfMissing: false });
   const server = new NbdServer({ exports: new ExportRegistry([{ name: values.export, volume: pool.getLun(values.export) }]) });

@@ -10,6 +10,7 @@
  * (and its restack drain) and still move the bytes in place.
  */
 import { LunrigError } from '../errors.js';
+import { native } from '../native/index.js';
 import type { Extent } from '../volume/volume.js';
 import { emptyStats, type LunBackend, type LunBackendSpec, type QueueStats } from './backend.js';
 import { appendExtent, kindName } from './extents.js';
@@ -76,6 +77,12 @@ export class WorkerLunBackend implements LunBackend {
       return Promise.reject(new LunrigError('INVALID_ARGUMENT', `read: buffer of ${into.length} bytes is shorter than ${length}`));
     }
     const target = into ?? Buffer.allocUnsafe(length);
+    if (this.readCached(offset, length, target)) {
+      this.end();
+      this.st.reads++;
+      this.st.bytesRead += length;
+      return Promise.resolve(target.length === length ? target : target.subarray(0, length));
+    }
     const inArena = into && length > 0 ? this.engine.arena.viewRef(into) : undefined;
     return new Promise((resolve, reject) => {
       const done = (err: LunrigError | undefined): void => {
@@ -171,6 +178,11 @@ export class WorkerLunBackend implements LunBackend {
 
   /** Reads [offset, offset + length) into slot.data[0, length). The slot stays the caller's. */
   readIntoSlot(offset: number, length: number, slot: IoSlot): Promise<void> {
+    if (length <= slot.capacity && this.state === 'open' && this.engine.accepting && this.readCached(offset, length, slot.data)) {
+      this.st.reads++;
+      this.st.bytesRead += length;
+      return Promise.resolve();
+    }
     return this.slotRequest(false, OP_READ, 0, offset, length, slot, () => {
       this.st.reads++;
       this.st.bytesRead += length;
@@ -204,6 +216,29 @@ export class WorkerLunBackend implements LunBackend {
     if (mutates && this.spec.readOnly) return new LunrigError('READ_ONLY', 'LUN is read-only');
     this.inFlight++;
     return undefined;
+  }
+
+  /**
+   * Serves a small read from the page cache on this thread when all of it is
+   * there (engine.cachedReadMax). Anything else (out of range, across a
+   * segment boundary, not cached, an error) returns false and the caller
+   * takes the worker path, which reports errors the usual way.
+   */
+  private readCached(offset: number, length: number, target: Uint8Array): boolean {
+    const syscalls = native.syscalls;
+    if (!syscalls || length === 0 || length > this.engine.cachedReadMax) return false;
+    if (!Number.isSafeInteger(offset) || offset < 0 || offset + length > this.spec.size) return false;
+    const segment = Math.floor(offset / this.spec.segmentSize);
+    const within = offset - segment * this.spec.segmentSize;
+    const fd = this.fds[segment];
+    if (fd === undefined || within + length > this.spec.segmentSize) return false;
+    try {
+      if (syscalls.preadNowait(fd, target.length === length ? target : target.subarray(0, length), within) !== length) return false;
+    } catch {
+      return false;
+    }
+    this.engine.countCachedRead();
+    return true;
   }
 
   private end(): void {

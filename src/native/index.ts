@@ -38,6 +38,7 @@ function fromAddon(a: RawAddon): NativeRoutines {
       seekData: a.seekData,
       seekHole: a.seekHole,
       fdatasync: a.fdatasync,
+      preadNowait: a.preadNowait,
     }),
   });
 }

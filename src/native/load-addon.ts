@@ -41,7 +41,7 @@ export function findPackageRoot(from: string): string | undefined {
   }
 }
 
-const EXPECTED = ['setRange', 'findNextSet', 'popcount', 'or', 'crc32c', 'punchHole', 'seekData', 'fdatasync'];
+const EXPECTED = ['setRange', 'findNextSet', 'popcount', 'or', 'crc32c', 'punchHole', 'seekData', 'fdatasync', 'preadNowait'];
 
 export function loadAddon(): { addon: RawAddon; error?: undefined } | { addon?: undefined; error: Error } {
   try {

@@ -39,6 +39,12 @@ export interface SyscallRoutines {
   /** lseek(fd, offset, SEEK_HOLE); the file size counts as a hole, -1 on ENXIO (offset past the end). */
   seekHole(fd: number, offset: number): number;
   fdatasync(fd: number): void;
+  /**
+   * preadv2(RWF_NOWAIT) into `into` at `offset`: bytes read (short when only
+   * part is cached or at end of file), or -1 when it would wait for the disk
+   * or the filesystem cannot tell. Never blocks on I/O.
+   */
+  preadNowait(fd: number, into: Uint8Array, offset: number): number;
 }
 
 export interface NativeRoutines extends BitmapRoutines, ChecksumRoutines {

@@ -24,6 +24,8 @@ interface EngineCase {
 
 const engines: EngineCase[] = [
   { name: 'WorkerIoEngine', start: () => WorkerIoEngine.start({ workers: 2 }) },
+  // Every read through a worker, none from the page cache on the calling thread.
+  { name: 'WorkerIoEngine (no cached reads)', start: () => WorkerIoEngine.start({ workers: 2, cachedReadMax: 0 }) },
   { name: 'FsIoEngine', start: async () => new FsIoEngine() },
 ];
 
