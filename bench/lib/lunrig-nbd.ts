@@ -108,11 +108,14 @@ async function serve(): Promise<void> {
   let engine: import('../../src/io/backend.js').IoEngine | undefined;
   // LUNRIG_BENCH_CACHED_READ_MAX: compare with page-cache reads on the event loop off (0) or bounded differently.
   const cachedReadMax = process.env['LUNRIG_BENCH_CACHED_READ_MAX'];
-  if (values.workers || cachedReadMax) {
+  // LUNRIG_BENCH_SPIN_MICROS: let workers poll their ring this long before sleeping.
+  const spinMicros = process.env['LUNRIG_BENCH_SPIN_MICROS'];
+  if (values.workers || cachedReadMax || spinMicros) {
     const { WorkerIoEngine } = await import('../../src/io/worker-engine.js');
     engine = await WorkerIoEngine.start({
       ...(values.workers ? { workers: Number(values.workers) } : {}),
       ...(cachedReadMax ? { cachedReadMax: Number(cachedReadMax) } : {}),
+      ...(spinMicros ? { spinMicros: Number(spinMicros) } : {}),
     });
   }
   const pool = await Pool.open({ dir: values.data, engine: engine ?? 'worker', createIfMissing: false });
