@@ -1,0 +1,78 @@
+/**
+ * The PPRC layer of a primary volume: reads pass straight through (W3: PPRC
+ * never delays them); writes, write-zeroes and trims go to the pair's write
+ * path (Pair.hostWrite: mirror / record / refuse, W1-W6). Flush reaches the
+ * secondary too, so a host flush makes the mirror durable on both sides.
+ * Detached (pair terminated while layers sat above it) it passes everything.
+ */
+import type { Extent, Volume, VolumeIdentity, WriteOptions, WriteZeroesOptions } from '../../volume/volume.js';
+
+/** A host update as the pair's write path applies it: locally, and to the secondary channel. */
+export interface Update {
+  kind: 'write' | 'write-zeroes' | 'trim';
+  offset: number;
+  length: number;
+  apply(v: Volume, fua: boolean): Promise<void>;
+}
+
+export interface WritePath {
+  hostWrite(update: Update, below: Volume, fua: boolean): Promise<void>;
+  flushSecondary(): Promise<void>;
+}
+
+export class MirrorLayer implements Volume {
+  constructor(
+    readonly below: Volume,
+    private path: WritePath | undefined,
+  ) {}
+
+  get size(): number {
+    return this.below.size;
+  }
+
+  get readOnly(): boolean {
+    return this.below.readOnly;
+  }
+
+  identity(): VolumeIdentity {
+    return this.below.identity();
+  }
+
+  read(offset: number, length: number, into?: Uint8Array): Promise<Uint8Array> {
+    return this.below.read(offset, length, into);
+  }
+
+  write(offset: number, data: Uint8Array, options?: WriteOptions): Promise<void> {
+    return this.update({ kind: 'write', offset, length: data.byteLength, apply: (v, fua) => v.write(offset, data, fua ? { ...options, fua } : options) }, options);
+  }
+
+  writeZeroes(offset: number, length: number, options?: WriteZeroesOptions): Promise<void> {
+    return this.update({ kind: 'write-zeroes', offset, length, apply: (v, fua) => v.writeZeroes(offset, length, fua ? { ...options, fua } : options) }, options);
+  }
+
+  trim(offset: number, length: number, options?: WriteOptions): Promise<void> {
+    return this.update({ kind: 'trim', offset, length, apply: (v, fua) => v.trim(offset, length, fua ? { ...options, fua } : options) }, options);
+  }
+
+  async flush(): Promise<void> {
+    await this.below.flush();
+    await this.path?.flushSecondary();
+  }
+
+  blockStatus(offset: number, length: number): Promise<Extent[]> {
+    return this.below.blockStatus(offset, length);
+  }
+
+  detach(): void {
+    this.path = undefined;
+  }
+
+  get attached(): boolean {
+    return this.path !== undefined;
+  }
+
+  private update(update: Update, options: WriteOptions | undefined): Promise<void> {
+    if (!this.path) return update.apply(this.below, false);
+    return this.path.hostWrite(update, this.below, options?.fua ?? false);
+  }
+}

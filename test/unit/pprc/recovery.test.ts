@@ -1,0 +1,152 @@
+/**
+ * Persistence and recovery (README "Recovery"): never falsely duplex after a
+ * restart, change recording kept, the kill -9 test with a real child process,
+ * and PP-40 (fsyncOnAck).
+ */
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { PprcManager } from '../../../src/copy/pprc/index.js';
+import { Pool } from '../../../src/store/pool.js';
+import { runUntilKilled } from '../../helpers/kill-child.js';
+import { seededRandom, testSeed } from '../../helpers/seeded-random.js';
+import { tempDirs } from '../../helpers/temp-dir.js';
+import { MiB, TRACK, closeAll, closeEss, duplexPair, pattern, peek, site } from './harness.js';
+
+const FIXTURE = path.resolve(import.meta.dirname, '../../fixtures/pprc-crash-writer.mjs');
+const temp = tempDirs('lunrig-pprc-kill-');
+
+afterEach(async () => {
+  await closeAll();
+  temp.cleanup();
+});
+
+describe('PPRC recovery', () => {
+  it('a DUPLEX pair comes back SUSPENDED (restart) after a restart, with tracks written recently out of sync; resync makes it identical', async () => {
+    const s = await site();
+    await duplexPair(s);
+    const p = s.e1.pool.volume('p');
+    for (const t of [1, 5, 9]) await p.write(t * TRACK, pattern(t, t * TRACK));
+    await s.restartE1();
+    const q = s.e1.pprc.query('p');
+    expect(q).toMatchObject({ state: 'SUSPENDED', suspendReason: 'restart', role: 'source' });
+    expect(s.e1.pprc.recovery.suspended).toEqual([q.pair!.id]);
+    // HOT tracks (mirror writes not yet lazily cleared) are treated as possibly out of sync.
+    expect(s.e1.pprc.outOfSyncTracks('p')).toEqual([1, 5, 9]);
+    await s.e1.pprc.establish({ primary: 'p', secondary: { ess: 'FCA31', volume: 's' }, mode: 'out-of-sync-only' });
+    await s.e1.pprc.waitForCopy('p');
+    expect((await s.e1.pprc.audit('p')).differing).toEqual([]);
+  });
+
+  it('HOT tracks are cleared lazily once both sides are flushed', async () => {
+    const s = await site({ pprc: { hotRegionLimit: 2 } });
+    await duplexPair(s);
+    const p = s.e1.pool.volume('p');
+    for (const t of [1, 2, 3, 4]) await p.write(t * TRACK, pattern(t, t * TRACK));
+    await new Promise((r) => setTimeout(r, 50));
+    await s.restartE1();
+    expect(s.e1.pprc.outOfSyncTracks('p').length).toBeLessThan(4);
+  });
+
+  it('a SUSPENDED pair keeps its recorded tracks, reason and write-inhibit across a restart; the secondary keeps its role', async () => {
+    const s = await site();
+    const [l1] = await duplexPair(s, { criticalVolume: true });
+    await s.e1.pprc.suspend('p');
+    for (const t of [0, 15]) await s.e1.pool.volume('p').write(t * TRACK, pattern(t, t * TRACK));
+    await s.restartE1();
+    expect(s.e1.pprc.query('p')).toMatchObject({ state: 'SUSPENDED', suspendReason: 'manual-source', writeInhibited: false });
+    expect(s.e1.pprc.outOfSyncTracks('p')).toEqual([0, 15]);
+    await s.e1.pprc.establish({ primary: 'p', secondary: { ess: 'FCA31', volume: 's' }, mode: 'out-of-sync-only' });
+    await s.e1.pprc.waitForCopy('p');
+    await s.e1.pprc.setLinkFault(l1!, { down: true });
+    await s.e1.pool.volume('p').write(0, pattern(1, 0)).catch(() => undefined);
+    expect(s.e1.pprc.query('p').writeInhibited).toBe(true);
+    await s.restartE1();
+    expect(s.e1.pprc.query('p')).toMatchObject({ state: 'SUSPENDED', suspendReason: 'paths-lost', writeInhibited: true });
+    // E2 restarted too: its secondary is still bound and gated.
+    await closeEss(s.e2);
+    const pool2 = await Pool.open({ dir: s.e2.dir });
+    const pprc2 = await PprcManager.open(pool2);
+    try {
+      expect(pprc2.query('s')).toMatchObject({ role: 'target', suspended: true });
+      await expect(pool2.volume('s').read(0, 4096)).rejects.toMatchObject({ code: 'PPRC_SECONDARY_NOT_ACCESSIBLE' });
+    } finally {
+      await pprc2.close();
+      await pool2.close();
+    }
+  });
+
+  const variants = [
+    { fsyncOnAck: false, mode: 'duplex' },
+    { fsyncOnAck: true, mode: 'duplex' },
+    { fsyncOnAck: false, mode: 'suspended' },
+  ] as const;
+  for (const { fsyncOnAck, mode } of variants) {
+    it(`kill -9 during ${mode} writes${fsyncOnAck ? ' with fsyncOnAck (PP-40)' : ''}: never falsely duplex, no acknowledged write missing${mode === 'duplex' ? ' on either side' : ''}, resync makes them identical`, { timeout: 60_000 }, async () => {
+      const seed = testSeed(`pprc-kill9-${mode}${fsyncOnAck ? '-fsync' : ''}`, fsyncOnAck ? 0x40 : mode === 'duplex' ? 0x9 : 0x5);
+      const rand = seededRandom(seed);
+      const dir1 = temp.make();
+      const dir2 = temp.make();
+      {
+        const e1 = await Pool.open({ dir: dir1, serial: 'FCA24', engine: 'fs' });
+        const e2 = await Pool.open({ dir: dir2, serial: 'FCA31', engine: 'fs' });
+        await e1.createLun({ name: 'p', size: MiB, lss: 0x10 });
+        await e2.createLun({ name: 's', size: MiB, lss: 0x10 });
+        const p2 = await PprcManager.open(e2);
+        const p1 = await PprcManager.open(e1);
+        p1.addEss(p2.asSecondary());
+        await p1.addLink({ id: 'l1', to: 'FCA31' });
+        await p1.establishPath({ lss: 0x10, to: 'FCA31', targetLss: 0x10, links: ['l1'] });
+        await p1.establish({ primary: 'p', secondary: { ess: 'FCA31', volume: 's' }, mode: 'copy-entire' });
+        await p1.waitForCopy('p');
+        await p1.close();
+        await p2.close();
+        await e1.close();
+        await e2.close();
+      }
+      const acks = 40 + Math.floor(rand() * 200);
+      const log = await runUntilKilled(['--import', 'tsx', FIXTURE, dir1, dir2, String(seed), fsyncOnAck ? '1' : '0', mode], /^a /gm, acks);
+      // Per block: the last acknowledged byte, and bytes issued after it (in flight at the kill).
+      const acked = new Map<number, number>();
+      const inflight = new Map<number, number>();
+      for (const line of log.split('\n')) {
+        const m = /^([wa]) (\d+) (\d+)$/.exec(line);
+        if (!m) continue;
+        const [off, byte] = [Number(m[2]), Number(m[3])];
+        if (m[1] === 'w') inflight.set(off, byte);
+        else {
+          acked.set(off, byte);
+          inflight.delete(off);
+        }
+      }
+      expect(acked.size).toBeGreaterThan(10);
+      const e2 = await Pool.open({ dir: dir2, engine: 'fs' });
+      const e1 = await Pool.open({ dir: dir1, engine: 'fs' });
+      const pprc2 = await PprcManager.open(e2);
+      const pprc1 = await PprcManager.open(e1);
+      try {
+        pprc1.addEss(pprc2.asSecondary());
+        expect(pprc1.query('p')).toMatchObject({ state: 'SUSPENDED', suspendReason: mode === 'duplex' ? 'restart' : 'manual-source' });
+        const ok = (content: Buffer, off: number): boolean => {
+          const allowed = [acked.get(off), inflight.get(off)].filter((b) => b !== undefined);
+          return allowed.some((b) => content.every((x) => x === b));
+        };
+        const ess1 = { pool: e1 } as never;
+        const ess2 = { pool: e2 } as never;
+        for (const off of new Set([...acked.keys()])) {
+          expect(ok(await peek(ess1, 'p', off, 4096), off), `P block ${off}`).toBe(true);
+          // W1: in duplex an acknowledged write is on the secondary too.
+          if (mode === 'duplex') expect(ok(await peek(ess2, 's', off, 4096), off), `S block ${off}`).toBe(true);
+        }
+        await pprc1.establish({ primary: 'p', secondary: { ess: 'FCA31', volume: 's' }, mode: 'out-of-sync-only' });
+        await pprc1.waitForCopy('p');
+        expect((await pprc1.audit('p')).differing).toEqual([]);
+        expect((await peek(ess2, 's')).equals(await peek(ess1, 'p'))).toBe(true);
+      } finally {
+        await pprc1.close();
+        await pprc2.close();
+        await e1.close();
+        await e2.close();
+      }
+    });
+  }
+});
