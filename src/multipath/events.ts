@@ -80,7 +80,17 @@ export interface QueueExhaustedEvent {
   failed: number;
 }
 
-export type MultipathEvent = PathStateEvent | GroupSwitchEvent | IoRetryEvent | PathsDownEvent | PathsRestoredEvent | QueueExhaustedEvent;
+/** reserve_policy at work (reservation-policy.ts): a reserve, a reset that broke one (BDR, MP-32), a key registered on a path (MP-38), a release. */
+export interface ReservationEvent {
+  type: 'reservation';
+  at: number;
+  device: string;
+  path: string;
+  action: 'reserve' | 'reset' | 'register' | 'release';
+  policy: string;
+}
+
+export type MultipathEvent = PathStateEvent | GroupSwitchEvent | IoRetryEvent | PathsDownEvent | PathsRestoredEvent | QueueExhaustedEvent | ReservationEvent;
 
 export interface MultipathEventMap {
   event: [event: MultipathEvent];

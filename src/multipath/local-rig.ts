@@ -6,6 +6,8 @@
  * TargetPort.start() and NbdPathVolume instead.
  */
 import { LunrigError } from '../errors.js';
+import { ReservationGate } from '../hosts/reservation-gate.js';
+import type { ReservationTable } from '../hosts/reservation-table.js';
 import type { Clock } from '../util/clock.js';
 import type { Volume } from '../volume/volume.js';
 import type { MultipathEvent } from './events.js';
@@ -30,6 +32,8 @@ export interface LocalRigOptions {
   /** Random source for every port's switch (seed it for replayable rates and distributions). */
   random?: () => number;
   name?: string;
+  /** Reservations: every path is the I_T nexus (host, its port) on this table, and can send reservation commands. */
+  reservations?: { table: ReservationTable; host: string };
 }
 
 export interface LocalRig {
@@ -52,7 +56,8 @@ export function createLocalRig(o: LocalRigOptions): LocalRig {
       port = new TargetPort({ name, luns: [{ name: lunName, volume: o.lun }], clock: o.clock, random: o.random });
       ports.set(name, port);
     }
-    return { ...spec, volume: port.volume(lunName) };
+    const below = port.volume(lunName);
+    return { ...spec, volume: o.reservations ? new ReservationGate(below, o.reservations.table, { host: o.reservations.host, port: name }) : below };
   });
   const device = new MultipathDevice({ name: o.name, paths, config: o.config, clock: o.clock });
   const events: MultipathEvent[] = [];

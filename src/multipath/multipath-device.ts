@@ -26,6 +26,7 @@ import type { PathStatsSnapshot } from './path-stats.js';
 import { allSchedules, resolveConfig, type MultipathConfig } from './profiles.js';
 import { QuarantineMonitor } from './quarantine.js';
 import { QueueDepthLimiter } from './queue-depth.js';
+import { DeviceReservations, checkReservationConfig } from './reservation-policy.js';
 import { createSelector, type PathSelector } from './selectors/index.js';
 
 export interface MultipathDeviceOptions {
@@ -70,6 +71,7 @@ export class MultipathDevice extends EventEmitter<MultipathEventMap> implements 
   private readonly checker: HealthChecker;
   private readonly releaseTimers = new Map<Path, ClockTimer>();
   private readonly countedRounds: (s: CheckSchedule) => boolean;
+  private readonly reservations: DeviceReservations;
   private closed = false;
 
   constructor(options: MultipathDeviceOptions) {
@@ -77,6 +79,7 @@ export class MultipathDevice extends EventEmitter<MultipathEventMap> implements 
     const first = options.paths[0];
     if (!first) throw new LunrigError('INVALID_CONFIG', 'a multipath device needs at least one path');
     this.config = resolveConfig(options.config);
+    checkReservationConfig(this.config.reservation, this.config.selector.kind);
     this.clock = options.clock ?? systemClock;
     this.ident = first.volume.identity();
     this.initialSize = first.volume.size;
@@ -94,6 +97,12 @@ export class MultipathDevice extends EventEmitter<MultipathEventMap> implements 
       active: () => this.groups.active,
       bestUsable: () => this.groups.bestUsable(),
       switchTo: (group, cause) => this.switchGroup(group, cause),
+    });
+    this.reservations = new DeviceReservations(this.config.reservation, {
+      name: this.name,
+      paths: () => this.list,
+      onAction: (path, action) =>
+        this.emitEvent({ type: 'reservation', at: this.clock.now(), device: this.name, path: path.name, action, policy: this.reservations.policy }),
     });
     for (const spec of options.paths) this.attach(spec);
     this.groups.rebuild(this.list);
@@ -197,6 +206,8 @@ export class MultipathDevice extends EventEmitter<MultipathEventMap> implements 
     this.groups.rebuild(this.list);
     this.noPath.pathsAvailable();
     this.failbackCtl.onReinstated();
+    // PR policies register the key on the new path now (MP-38); its first I/O waits for that anyway.
+    this.reservations.onPathAdded(p).catch(() => undefined);
     return p;
   }
 
@@ -246,6 +257,25 @@ export class MultipathDevice extends EventEmitter<MultipathEventMap> implements 
     return p.state;
   }
 
+  /**
+   * Open the device as AIX does: apply reserve_policy (spec §1.7). single_path
+   * reserves through the path the selector would use; PR_exclusive/PR_shared
+   * register the key on every path and reserve. A device never opened does
+   * no reservation work. Idempotent.
+   */
+  async open(): Promise<void> {
+    this.checkOpen();
+    if (this.reservations.isOpen) return;
+    const c = this.groups.candidates(new Set());
+    const first = c.paths.length > 0 ? this.selector.select(c.paths, describeIo('read', 0, 0)) : undefined;
+    await this.reservations.open(first);
+  }
+
+  /** reserve_policy as applied: the policy, and the path holding a single_path reserve. */
+  get reservation(): { policy: string; open: boolean; path: string | undefined } {
+    return { policy: this.reservations.policy, open: this.reservations.isOpen, path: this.reservations.reservingPath?.name };
+  }
+
   /** Manual failback: move I/O to the best usable group. False when it already has it. */
   failback(): boolean {
     return this.failbackCtl.switchToBest('manual');
@@ -268,9 +298,10 @@ export class MultipathDevice extends EventEmitter<MultipathEventMap> implements 
     }));
   }
 
-  /** Stop health checks and timers; queued and later I/O fails with CLOSED. Idempotent. */
-  close(): Promise<void> {
-    if (this.closed) return Promise.resolve();
+  /** Release an opened reservation, stop health checks and timers; queued and later I/O fails with CLOSED. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await this.reservations.release().catch(() => undefined);
     this.closed = true;
     this.checker.stop();
     this.failbackCtl.cancel();
@@ -279,7 +310,6 @@ export class MultipathDevice extends EventEmitter<MultipathEventMap> implements 
     const err = new LunrigError('CLOSED', `multipath device ${this.name} is closed`);
     this.noPath.close(err);
     this.limiter.rejectWaiting(err);
-    return Promise.resolve();
   }
 
   // --- The I/O path.
@@ -318,6 +348,9 @@ export class MultipathDevice extends EventEmitter<MultipathEventMap> implements 
       }
       pinned = undefined;
       try {
+        // Synchronous when there is nothing to do, so the I/O is issued (and its timeout armed) at once.
+        const gate = this.reservations.beforeIo(path);
+        if (gate) await gate;
         const result = await path.run(io, op);
         if (path.state === 'online_degraded' || path.state === 'standby') this.reinstate(path, 'io_ok');
         return result;

@@ -8,7 +8,13 @@
 import { LunrigError } from '../errors.js';
 import { NbdClient, type NbdClientOptions, type NbdTarget } from '../nbd/client.js';
 import type { Extent, Volume, VolumeIdentity, WriteOptions, WriteZeroesOptions } from '../volume/volume.js';
+import type { NexusCommands } from '../hosts/reservation-types.js';
 import type { PathTransport } from './transport.js';
+
+export interface NbdPathOptions {
+  /** This path's I_T nexus commands, out of band (NBD carries no reservations): a ReservationTable handle or the control API. */
+  reservations?: NexusCommands;
+}
 
 export class NbdPathVolume implements Volume, PathTransport {
   private client: NbdClient | undefined;
@@ -17,12 +23,15 @@ export class NbdPathVolume implements Volume, PathTransport {
   private readonly _size: number;
   private readonly _readOnly: boolean;
   private closed = false;
+  readonly reservations: NexusCommands | undefined;
 
   private constructor(
     readonly target: NbdTarget,
     private readonly options: NbdClientOptions,
     first: NbdClient,
+    path: NbdPathOptions,
   ) {
+    this.reservations = path.reservations;
     this.client = first;
     this.ident = first.identity();
     this._size = first.size;
@@ -30,8 +39,8 @@ export class NbdPathVolume implements Volume, PathTransport {
   }
 
   /** Connect once (it must succeed: the path's identity comes from it). */
-  static async open(target: NbdTarget, options: NbdClientOptions): Promise<NbdPathVolume> {
-    return new NbdPathVolume(target, options, await NbdClient.connect(target, options));
+  static async open(target: NbdTarget, options: NbdClientOptions, path: NbdPathOptions = {}): Promise<NbdPathVolume> {
+    return new NbdPathVolume(target, options, await NbdClient.connect(target, options), path);
   }
 
   get size(): number {

@@ -14,6 +14,8 @@ import type { GroupingPolicy } from './path-groups.js';
 import type { ProfileName } from './path-states.js';
 import { validateIntermittentErrorMonitor, type QuarantinePolicy } from './quarantine.js';
 import type { SelectorSpec } from './selectors/index.js';
+import { checkReservationConfig, type ReservationConfig, type ReservePolicy } from './reservation-policy.js';
+import type { LinkRecoveryPolicy } from './link-events.js';
 
 export type TimeoutPolicy = 'fail_path' | 'disable_path' | 'retry_path';
 
@@ -45,6 +47,10 @@ export interface MultipathConfig {
   /** Allowed path priorities. */
   priorityRange: readonly [number, number];
   classifier: ErrorClassifier;
+  /** reserve_policy (AIX), rsv level (HDLM), reservation_key (dm); absent: no_reserve. */
+  reservation?: ReservationConfig;
+  /** fc_err_recov of the initiator ports (AIX fscsi, MP-18); absent: delayed_fail. */
+  linkRecovery?: LinkRecoveryPolicy;
 }
 
 /** Every schedule the device runs: the profile's checks plus the failback policy's. */
@@ -75,6 +81,12 @@ export interface AixOptions {
   timeout_policy?: TimeoutPolicy;
   /** The client adapter kind, for the queue_depth and rw_timeout defaults and range. */
   adapter?: 'fc' | 'vscsi';
+  /** Default no_reserve here (vendor ODMs differ: single_path, PR_exclusive, no_reserve) [IBM-MPIO]. */
+  reserve_policy?: ReservePolicy;
+  /** The host's key for PR_exclusive / PR_shared (hex or number). */
+  PR_key_value?: string | number;
+  /** fscsi fc_err_recov: delayed_fail (default) or fast_fail, about 15 s after a link event [IBM-FF]. */
+  fc_err_recov?: 'delayed_fail' | 'fast_fail';
 }
 
 export function aixProfile(o: AixOptions = {}): MultipathConfig {
@@ -97,6 +109,7 @@ export function aixProfile(o: AixOptions = {}): MultipathConfig {
         : algorithm === 'shortest_queue'
           ? { kind: 'queue_length' }
           : invalid('algorithm', algorithm);
+  if (o.reserve_policy !== undefined) checkReservationConfig({ policy: o.reserve_policy, ...(o.PR_key_value !== undefined && { key: o.PR_key_value }) }, selector.kind);
   const mode = o.hcheck_mode ?? 'nonactive';
   if (!['enabled', 'failed', 'nonactive'].includes(mode)) invalid('hcheck_mode', mode);
   return {
@@ -117,6 +130,8 @@ export function aixProfile(o: AixOptions = {}): MultipathConfig {
     retryLimit: 3,
     priorityRange: [1, 255],
     classifier: defaultClassifier,
+    ...(o.reserve_policy !== undefined && { reservation: { policy: o.reserve_policy, ...(o.PR_key_value !== undefined && { key: o.PR_key_value }) } }),
+    ...(o.fc_err_recov !== undefined && { linkRecovery: { mode: o.fc_err_recov } }),
   };
 }
 
@@ -145,6 +160,8 @@ export interface HdlmOptions {
   queue_depth?: number;
   /** The hdisk's rw_timeout in seconds (vendor ODM, 30 here [K]). */
   rw_timeout?: number;
+  /** dlnkmgr set -rsv on <level>: 0 ignores reservations (no_reserve), 2 is persistent reservation (PR_exclusive) with `key` [HDLM-JP]. Default 0 here. */
+  rsv?: { level: 0 | 2; key?: string | number };
 }
 
 export function hdlmProfile(o: HdlmOptions = {}): MultipathConfig {
@@ -175,6 +192,7 @@ export function hdlmProfile(o: HdlmOptions = {}): MultipathConfig {
     retryLimit: 3,
     priorityRange: [0, Number.MAX_SAFE_INTEGER],
     classifier: defaultClassifier,
+    ...(o.rsv && { reservation: o.rsv.level === 2 ? { policy: 'PR_exclusive', ...(o.rsv.key !== undefined && { key: o.rsv.key }) } : { policy: 'no_reserve' } }),
   };
 }
 
@@ -224,6 +242,8 @@ export interface DmOptions {
   queue_depth?: number;
   /** Per-request timeout in seconds (the SCSI device timeout, 30 on Linux [K]). */
   timeout?: number;
+  /** multipath.conf reservation_key: the key is registered on every path (new ones too, as multipathd does) and the device reserves Write Exclusive - Registrants Only on open, as `mpathpersist --out --reserve` would. */
+  reservation_key?: string | number;
 }
 
 export function dmProfile(o: DmOptions = {}): MultipathConfig {
@@ -266,6 +286,7 @@ export function dmProfile(o: DmOptions = {}): MultipathConfig {
     retryLimit: 3,
     priorityRange: [0, Number.MAX_SAFE_INTEGER],
     classifier: defaultClassifier,
+    ...(o.reservation_key !== undefined && { reservation: { policy: 'PR_exclusive', key: o.reservation_key } }),
   };
 }
 

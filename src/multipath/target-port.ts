@@ -8,7 +8,11 @@
  * act per request inside the FaultyVolume.
  */
 import { LunrigError } from '../errors.js';
-import { ExportRegistry } from '../nbd/export-provider.js';
+import type { ExportProvider } from '../nbd/export-provider.js';
+import { MaskedExports } from '../hosts/masked-exports.js';
+import type { HostRegistry } from '../hosts/host-registry.js';
+import type { ReservationTable } from '../hosts/reservation-table.js';
+import { FaultyExports } from './faulty-exports.js';
 import type { NbdTarget } from '../nbd/client.js';
 import { NbdServer, type NbdListenOptions } from '../nbd/server.js';
 import type { NbdServerOptions } from '../nbd/server-options.js';
@@ -35,6 +39,10 @@ export interface TargetPortOptions {
   faults?: FaultSwitch;
   clock?: Clock;
   random?: () => number;
+  /** Serve every export of this provider too (e.g. the pool's LUNs: a port for all LUNs). */
+  source?: ExportProvider;
+  /** LUN masking and reservations on this port (the port's name is the T of each I_T nexus). */
+  access?: { hosts: HostRegistry; reservations: ReservationTable };
   /** NBD server settings other than the exports. closeGraceMs defaults to 20: a port going down resets, it does not drain. */
   server?: Omit<NbdServerOptions, 'exports'>;
 }
@@ -42,7 +50,8 @@ export interface TargetPortOptions {
 export class TargetPort {
   readonly name: string;
   readonly faults: FaultSwitch;
-  private readonly exports = new ExportRegistry();
+  private readonly exports: FaultyExports;
+  private readonly provider: ExportProvider;
   private readonly serverOptions: Omit<NbdServerOptions, 'exports'>;
   private listenAt: NbdListenOptions | undefined;
   private server: NbdServer | undefined;
@@ -57,6 +66,8 @@ export class TargetPort {
   constructor(options: TargetPortOptions) {
     this.name = options.name;
     this.faults = options.faults ?? new FaultSwitch({ name: options.name, clock: options.clock, random: options.random });
+    this.exports = new FaultyExports(this.faults, options.source);
+    this.provider = options.access ? new MaskedExports(this.exports, { ...options.access, port: this.name }) : this.exports;
     this.listenAt = options.listen && { ...options.listen };
     this.serverOptions = { ...options.server, limits: { closeGraceMs: 20, ...options.server?.limits } };
     for (const lun of options.luns ?? []) this.addLun(lun);
@@ -64,11 +75,21 @@ export class TargetPort {
 
   /** Serve `lun` on this port through the fault switch. */
   addLun(lun: TargetPortLun): void {
-    this.exports.add({ name: lun.name, volume: new FaultyVolume(lun.volume, this.faults), readOnly: lun.readOnly });
+    this.exports.own.add({ name: lun.name, volume: new FaultyVolume(lun.volume, this.faults), readOnly: lun.readOnly });
   }
 
   removeLun(name: string): boolean {
-    return this.exports.remove(name);
+    return this.exports.own.remove(name);
+  }
+
+  /** Names this port exports now. */
+  lunNames(): string[] {
+    return this.exports.list().map((e) => e.name);
+  }
+
+  /** Where the listener is, once started (TCP port resolved). */
+  get address(): NbdListenOptions | undefined {
+    return this.listenAt && { ...this.listenAt };
   }
 
   /** The fault-injecting Volume this port serves for `name` (for in-process paths). */
@@ -113,7 +134,7 @@ export class TargetPort {
 
   private async openListener(): Promise<void> {
     if (this.server || !this.started || !this.listenAt || this.faults.state === 'down') return;
-    const server = new NbdServer({ ...this.serverOptions, exports: this.exports });
+    const server = new NbdServer({ ...this.serverOptions, exports: this.provider });
     const result = await server.listen(this.listenAt);
     // Come back at the same TCP port after a down.
     if (result.tcp) this.listenAt = { ...this.listenAt, host: result.tcp.address, port: result.tcp.port };

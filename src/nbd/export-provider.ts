@@ -1,5 +1,6 @@
 import { LunrigError } from '../errors.js';
 import type { Volume } from '../volume/volume.js';
+import type { TlsPeerIdentity } from './tls-peer.js';
 
 /**
  * One NBD export: a name and the Volume behind it.
@@ -20,6 +21,18 @@ export interface ExportEntry {
   readOnly?: boolean;
   /** Advertise NBD_FLAG_CAN_MULTI_CONN (default true). */
   multiConn?: boolean;
+  /**
+   * Asked before every transmission request (fast path included): an error
+   * refuses it (e.g. RESERVATION_CONFLICT for the session's host, see
+   * src/hosts/masked-exports.ts); its code becomes the errno.
+   */
+  access?: (kind: 'read' | 'write') => Error | undefined;
+}
+
+/** Who is asking for an export: what the connection knows of its client (LUN masking keys on it). */
+export interface ExportRequester {
+  /** The verified TLS peer once STARTTLS succeeded. */
+  peer?: TlsPeerIdentity | undefined;
 }
 
 /**
@@ -29,8 +42,8 @@ export interface ExportEntry {
  * with NBD_ESHUTDOWN.
  */
 export interface ExportProvider {
-  get(name: string): ExportEntry | undefined;
-  list(): ExportEntry[];
+  get(name: string, requester?: ExportRequester): ExportEntry | undefined;
+  list(requester?: ExportRequester): ExportEntry[];
 }
 
 /** A mutable ExportProvider backed by a Map: add and remove exports at runtime. */

@@ -28,10 +28,16 @@ import { CorkedWriter } from './corked-writer.js';
 import { ServerNegotiation, type NegotiatedExport, type OptionResult } from './server-negotiation.js';
 import type { ResolvedServerOptions } from './server-options.js';
 import { NbdWireError } from './wire.js';
-import type { ExportEntry } from './export-provider.js';
+import type { ExportEntry, ExportRequester } from './export-provider.js';
 import type { TlsSessionInfo } from './tls-peer.js';
 import { upgradeServerSocket } from './tls-server-upgrade.js';
 import type { IoSlot } from '../io/slot-arena.js';
+import { errnoForError } from './errno-map.js';
+
+/** Reads (READ, BLOCK_STATUS, CACHE) versus writes (WRITE, WRITE_ZEROES, TRIM, FLUSH) for access checks. */
+function accessKind(type: number): 'read' | 'write' {
+  return type === C.NBD_CMD_READ || type === C.NBD_CMD_BLOCK_STATUS || type === C.NBD_CMD_CACHE ? 'read' : 'write';
+}
 
 /** 'tls': STARTTLS acknowledged, TLS handshake in progress. */
 export type ConnectionPhase = 'clientFlags' | 'options' | 'tls' | 'transmission' | 'closing';
@@ -117,6 +123,8 @@ export class ServerConnection {
   private writer: CorkedWriter;
   private noZeroes = false;
   private tlsSession: TlsSessionInfo | undefined;
+  /** Who this client is, for the export provider (LUN masking); one object, not one per request. */
+  private requester: ExportRequester = {};
   private negotiation: ServerNegotiation | undefined;
   private pendingOption: PendingOption | undefined;
   private pendingWrite: PendingWrite | undefined;
@@ -362,6 +370,7 @@ export class ServerConnection {
         this.socket = socket;
         this.writer = new CorkedWriter(socket);
         this.tlsSession = session;
+        this.requester = { peer: session.peer };
         this.closeReason = 'closed';
         this.attach(socket);
         this.negotiation = new ServerNegotiation(this.options, this.noZeroes, this.hooks.isShuttingDown, { mode: cfg.mode, session });
@@ -474,13 +483,17 @@ export class ServerConnection {
   private rejection(req: RequestHeader, session: Session): Rejection | undefined {
     if (this.shutdownRequested) return { errno: C.NBD_ESHUTDOWN, message: 'server is shutting down' };
     if (!this.exportStillOffered(session)) return { errno: C.NBD_ESHUTDOWN, message: `export '${session.entry.name}' is no longer offered` };
-    return validateRequest(req, session.requestContext);
+    const invalid = validateRequest(req, session.requestContext);
+    if (invalid || !session.entry.access) return invalid;
+    // Reservations (and the like): the export decides per request, keyed by who this session is.
+    const denied = session.entry.access(accessKind(req.type));
+    return denied ? { errno: errnoForError(denied, { isWrite: accessKind(req.type) === 'write' }), message: denied.message } : undefined;
   }
 
   /** The export may have been removed or replaced since the handshake. */
   private exportStillOffered(session: Session): boolean {
     try {
-      return this.options.exports.get(session.entry.name)?.volume === session.entry.volume;
+      return this.options.exports.get(session.entry.name, this.requester)?.volume === session.entry.volume;
     } catch {
       return false;
     }

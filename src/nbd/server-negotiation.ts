@@ -11,7 +11,7 @@
  * refused, disconnects.
  */
 import * as C from './constants.js';
-import type { ExportEntry } from './export-provider.js';
+import type { ExportEntry, ExportRequester } from './export-provider.js';
 import { encodeExportNameReply, encodeOptionReply } from './handshake-codec.js';
 import { formatIdentityDescription } from './identity-description.js';
 import { selectContexts, type MetaContext } from './meta-context.js';
@@ -172,7 +172,7 @@ export class ServerNegotiation {
   private list(data: Buffer): OptionResult {
     if (data.length !== 0) return this.error(C.NBD_OPT_LIST, C.NBD_REP_ERR_INVALID, 'NBD_OPT_LIST takes no data');
     const replies: Buffer[] = [];
-    for (const entry of this.options.exports.list()) {
+    for (const entry of this.options.exports.list(this.requester())) {
       try {
         replies.push(encodeOptionReply(C.NBD_OPT_LIST, C.NBD_REP_SERVER, encodeServerReply({ name: entry.name, description: exportDescription(entry) })));
       } catch {
@@ -234,10 +234,15 @@ export class ServerNegotiation {
   private lookup(name: string): ExportEntry | undefined {
     const resolved = name === '' && this.options.defaultExport !== undefined ? this.options.defaultExport : name;
     try {
-      return this.options.exports.get(resolved);
+      return this.options.exports.get(resolved, this.requester());
     } catch {
       return undefined;
     }
+  }
+
+  /** What the export provider may key masking on: the verified TLS peer, if any. */
+  private requester(): ExportRequester {
+    return { peer: this.tls.session?.peer };
   }
 
   private ack(option: number): OptionResult {

@@ -82,6 +82,16 @@ export class NbdServer extends EventEmitter<NbdServerEvents> {
     return [...this.connections].map((c) => c.stats());
   }
 
+  /** Open sessions (in transmission) on export `name`: a host has it open (FlashCopy F-P5's "online"). */
+  sessionsOn(name: string): number {
+    let n = 0;
+    for (const c of this.connections) {
+      const s = c.stats();
+      if ((s.exportName === name || hostPrefixed(s.exportName, name)) && s.phase === 'transmission') n++;
+    }
+    return n;
+  }
+
   /** Most bytes any one connection (open or closed) held at once: a check on the buffering limits. */
   get peakBufferedBytes(): number {
     return Math.max(this.peakBuffered, ...[...this.connections].map((c) => c.stats().peakBufferedBytes));
@@ -157,6 +167,13 @@ export class NbdServer extends EventEmitter<NbdServerEvents> {
     this.emit('connection', { id, remote: socket.remoteAddress ? `${socket.remoteAddress}:${socket.remotePort}` : 'unix' });
     conn.start();
   }
+}
+
+/** `host1/lun0` names `lun0` as opened by host1 (LUN masking, src/hosts/masked-exports.ts): host names start with a letter or digit, never '.'. */
+function hostPrefixed(exportName: string | undefined, name: string): boolean {
+  if (exportName === undefined) return false;
+  const i = exportName.indexOf('/');
+  return i > 0 && /^[A-Za-z0-9]/.test(exportName) && exportName.slice(i + 1) === name;
 }
 
 /** Remove a unix socket nobody listens on any more; refuse to touch anything else. */
