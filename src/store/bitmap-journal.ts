@@ -11,12 +11,15 @@
  *
  * Writers call `set`; concurrent calls share one write and one fdatasync
  * (group commit), and the bits appear in `bitmaps` only once that returned.
+ * `set(records, { sync: false })` skips the fdatasync (the records are in the
+ * file, so they survive a crash of this process, not of the machine) until
+ * `sync()` or the next synced set; FlashCopy's 'process' durability uses it.
  * When the journal outgrows the bitmaps it is folded into a new checkpoint
  * (generation + 1) and truncated; records of an older generation are ignored
  * on replay, so a crash between the two steps is harmless. Replay stops at the
  * first record that is short or fails its CRC (a torn tail) and cuts it off.
  */
-import { constants as fsc, promises as fsp } from 'node:fs';
+import { constants as fsc, promises as fsp, writeSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { LunrigError, fromSystemError } from '../errors.js';
@@ -30,14 +33,25 @@ export interface BitmapSetRecord {
   count: number;
 }
 
+export interface BitmapSetOptions {
+  /** fdatasync before resolving (default true). */
+  sync?: boolean;
+}
+
 /** A set of bitmaps whose changes are durable before they are visible. */
 export interface BitmapStore {
   /** Bit count of each bitmap. */
   readonly bits: readonly number[];
   /** The bitmaps as last made durable: read freely, change only through the store. */
   readonly bitmaps: readonly Uint8Array[];
-  /** Set the ranges; resolves once durable, and only then are the bits set in `bitmaps`. */
-  set(records: readonly BitmapSetRecord[]): Promise<void>;
+  /**
+   * Set the ranges; resolves once durable, and only then are the bits set in `bitmaps`.
+   * With `{ sync: false }` it resolves once the records are written to the file
+   * (they survive a crash of this process, not of the machine) until `sync`.
+   */
+  set(records: readonly BitmapSetRecord[], options?: BitmapSetOptions): Promise<void>;
+  /** Make every record written so far durable (fdatasync); a no-op when nothing is pending. */
+  sync?(): Promise<void>;
   /** Replace every bitmap at once, durably (clears bits, unlike `set`). */
   replace(next: readonly Uint8Array[]): Promise<void>;
   /** Finish queued work and release the files, keeping them. */
@@ -73,7 +87,7 @@ export class MemoryBitmapStore implements BitmapStore {
     this.bitmaps = bits.map((n) => new Uint8Array(bitmapBytes(n)));
   }
 
-  async set(records: readonly BitmapSetRecord[]): Promise<void> {
+  async set(records: readonly BitmapSetRecord[], _options?: BitmapSetOptions): Promise<void> {
     checkRecords(this.bits, records);
     for (const r of records) native.setRange(this.bitmaps[r.bitmap]!, r.start, r.count);
   }
@@ -82,6 +96,8 @@ export class MemoryBitmapStore implements BitmapStore {
     checkReplacement(this.bits, next);
     next.forEach((b, i) => this.bitmaps[i]!.set(b));
   }
+
+  async sync(): Promise<void> {}
 
   async close(): Promise<void> {}
 
@@ -112,7 +128,7 @@ export interface BitmapJournalStats {
 }
 
 type Op =
-  | { kind: 'set'; records: readonly BitmapSetRecord[]; done: Settle }
+  | { kind: 'set'; records: readonly BitmapSetRecord[]; sync: boolean; done: Settle }
   | { kind: 'replace'; next: readonly Uint8Array[]; done: Settle }
   | { kind: 'checkpoint'; done: Settle };
 
@@ -127,6 +143,8 @@ export class BitmapJournal implements BitmapStore {
   private running: Promise<void> | undefined;
   private failed: LunrigError | undefined;
   private closed = false;
+  /** Records written without fdatasync since the last one. */
+  private unsynced = false;
 
   private constructor(
     readonly base: string,
@@ -171,14 +189,20 @@ export class BitmapJournal implements BitmapStore {
     return this.length;
   }
 
-  set(records: readonly BitmapSetRecord[]): Promise<void> {
+  set(records: readonly BitmapSetRecord[], options: BitmapSetOptions = {}): Promise<void> {
     try {
       checkRecords(this.bits, records);
     } catch (err) {
       return Promise.reject(err);
     }
     if (records.length === 0) return Promise.resolve();
-    return this.enqueue((done) => ({ kind: 'set', records, done }));
+    return this.enqueue((done) => ({ kind: 'set', records, sync: options.sync ?? true, done }));
+  }
+
+  /** fdatasync the records written with `{ sync: false }` (shares a round with queued sets). */
+  sync(): Promise<void> {
+    if (!this.unsynced && this.queue.length === 0 && !this.running) return Promise.resolve();
+    return this.enqueue((done) => ({ kind: 'set', records: [], sync: true, done }));
   }
 
   replace(next: readonly Uint8Array[]): Promise<void> {
@@ -236,7 +260,7 @@ export class BitmapJournal implements BitmapStore {
         if (this.failed) throw this.failed;
         if (first.kind === 'replace') await this.writeCheckpoint(first.next);
         else if (first.kind === 'checkpoint') await this.writeCheckpoint(this.bitmaps);
-        else await this.append(batch.flatMap((op) => (op.kind === 'set' ? op.records : [])));
+        else await this.append(batch.flatMap((op) => (op.kind === 'set' ? op.records : [])), batch.some((op) => op.kind === 'set' && op.sync));
         if (this.length >= this.checkpointBytes) await this.writeCheckpoint(this.bitmaps);
         for (const op of batch) op.done.resolve();
       } catch (err) {
@@ -247,12 +271,21 @@ export class BitmapJournal implements BitmapStore {
     }
   }
 
-  private async append(records: readonly BitmapSetRecord[]): Promise<void> {
-    const buf = Buffer.alloc(records.length * RECORD_BYTES);
-    records.forEach((r, i) => encodeRecord(buf, i * RECORD_BYTES, this.generation, r));
-    await this.handle.write(buf, 0, buf.length, this.length);
-    await this.handle.datasync();
-    this.length += buf.length;
+  private async append(records: readonly BitmapSetRecord[], sync: boolean): Promise<void> {
+    if (records.length > 0) {
+      const buf = Buffer.alloc(records.length * RECORD_BYTES);
+      records.forEach((r, i) => encodeRecord(buf, i * RECORD_BYTES, this.generation, r));
+      // Without an fdatasync to wait for, a few records into the page cache cost microseconds:
+      // write them from this thread rather than queue a thread-pool job.
+      if (sync) await this.handle.write(buf, 0, buf.length, this.length);
+      else writeAllSync(this.handle.fd, buf, this.length);
+      this.length += buf.length;
+      this.unsynced = true;
+    }
+    if (sync && this.unsynced) {
+      await this.handle.datasync();
+      this.unsynced = false;
+    }
     this.stats.commits++;
     this.stats.records += records.length;
     for (const r of records) native.setRange(this.bitmaps[r.bitmap]!, r.start, r.count);
@@ -266,9 +299,14 @@ export class BitmapJournal implements BitmapStore {
     if (next !== this.bitmaps) next.forEach((b, i) => this.bitmaps[i]!.set(b));
     await this.handle.truncate(0);
     await this.handle.datasync();
+    this.unsynced = false;
     this.length = 0;
     this.stats.checkpoints++;
   }
+}
+
+function writeAllSync(fd: number, buf: Buffer, position: number): void {
+  for (let done = 0; done < buf.length; ) done += writeSync(fd, buf, done, buf.length - done, position + done);
 }
 
 function takeSets(queue: Op[]): Op[] {

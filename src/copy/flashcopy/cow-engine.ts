@@ -7,8 +7,8 @@
  *  - read target, grain copied: from the target; not copied: from the source
  *    (still its T0 data: nobody writes an uncopied source grain, see below),
  *    under a shared grain lock so a copy-on-write cannot slip in mid-read;
- *  - write source, grain not copied: copy the whole grain to the target, make
- *    copy and bit durable (GrainCommitter), then let the write through;
+ *  - write source, grain not copied: copy the whole grain to the target, commit
+ *    copy and bit (GrainCommitter: durable, or written in order), then let the write through;
  *  - write target, grain not copied: first materialise the T0 grain on the
  *    target unless the write covers all of it, apply the write, then set the
  *    bit: nothing copies over that grain afterwards;
@@ -156,7 +156,12 @@ export class CowEngine {
     return batch;
   }
 
-  /** Resolves once every bit committed so far is durable. */
+  /** A host FLUSH or FUA on either volume: every copy and bit so far durable (a no-op under 'power' durability). */
+  sync(): Promise<void> {
+    return this.committer.sync();
+  }
+
+  /** Resolves once every commit so far has settled (durable under 'power', written under 'process'). */
   idle(): Promise<void> {
     return this.committer.idle();
   }

@@ -24,5 +24,5 @@ export { SourceLayer } from './source-layer.js';
 export { TargetLayer } from './target-layer.js';
 export { GrainGeometry } from './grain-geometry.js';
 export { GrainBitmaps, bitmapSizes } from './grain-bitmaps.js';
-export { GrainCommitter } from './grain-committer.js';
+export { GrainCommitter, type CowDurability } from './grain-committer.js';
 export { VolumeGrainCopier, type GrainCopier } from './grain-copier.js';

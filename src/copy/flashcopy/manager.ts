@@ -28,6 +28,7 @@ import { rsQueryLines, summaryLine, type FlashCopyRole, type PprcView } from './
 import { bitmapSizes } from './grain-bitmaps.js';
 import { VolumeGrainCopier, type GrainCopier } from './grain-copier.js';
 import { parseGrainSize } from './grain-geometry.js';
+import type { CowDurability } from './grain-committer.js';
 import { refreshedBitmaps } from './incremental.js';
 import { holdStacks, withoutLayer, type Tops } from './layer-stack.js';
 import { checkEstablish, checkGroup, type EstablishRules, type VolumeFacts } from './preconditions.js';
@@ -36,6 +37,9 @@ import { RateLimiter } from './rate-limiter.js';
 import { Registry, type CopyMode, type RelationshipRecord } from './registry.js';
 import { Relationship, type RelationshipInfo } from './relationship.js';
 import { transition, type FlashCopyState } from './state-machine.js';
+import { SourceLayer } from './source-layer.js';
+import { TargetLayer } from './target-layer.js';
+import type { Volume } from '../../volume/volume.js';
 
 /** The part of a Pool FlashCopy uses. */
 export type FlashCopyPool = Pick<Pool, 'dir' | 'serial' | 'lunInfo' | 'volume' | 'lunBackendSpec' | 'addVeto'>;
@@ -63,6 +67,13 @@ export interface FlashCopyManagerOptions {
   establishDelayMs?: number;
   /** At most one progress event per relationship per this many clock ms (default 1000). */
   progressIntervalMs?: number;
+  /**
+   * When a copy-on-write's grain copy and bit are made durable (README "Durability of copy-on-write"):
+   * 'process' (default) writes them in order before the source write and fdatasyncs at host FLUSH/FUA
+   * (T0 survives any crash of lunrig); 'power' fdatasyncs both before every source write it protects
+   * (T0 survives power loss at any instant, at about a tenth of the write rate).
+   */
+  cowDurability?: CowDurability;
 }
 
 export interface EstablishOptions {
@@ -429,6 +440,8 @@ export class FlashCopyManager extends EventEmitter<FlashCopyEvents> {
       await Promise.all([...this.rels.values()].map((r) => r.copier?.stop()));
       for (const rel of this.rels.values()) {
         await rel.attached?.engine.idle();
+        // Copies durable before the checkpoint that closing writes says they are there.
+        await rel.attached?.engine.sync().catch(() => undefined);
         await rel.attached?.store.close();
       }
       if (this.ownsBulk) await this.bulkJobs?.close();
@@ -449,6 +462,9 @@ export class FlashCopyManager extends EventEmitter<FlashCopyEvents> {
     for (const { id } of this.recovery.dropped) await BitmapJournal.remove(this.registry.bitmapBase(id));
     const stores = await Promise.all(keep.map((rel) => this.openStore(rel.record)));
     await holdStacks(this.stacksOf(keep), async (tops) => {
+      // A manager closed on this pool before (a Copy Services reset, FC-25) left its layers on
+      // the stacks, refusing copy-on-write; they come off before the reopened ones go on.
+      for (const [stack, top] of tops) tops.set(stack, withoutStaleLayers(top));
       keep.forEach((rel, i) => this.install(rel, stores[i]!, tops));
       return tops;
     });
@@ -467,7 +483,7 @@ export class FlashCopyManager extends EventEmitter<FlashCopyEvents> {
   private install(rel: Relationship, store: BitmapStore, tops: Tops): void {
     const s = this.pool.volume(rel.source);
     const t = this.pool.volume(rel.target);
-    const attached = rel.attach(store, tops.get(s)!, tops.get(t)!);
+    const attached = rel.attach(store, tops.get(s)!, tops.get(t)!, this.options.cowDurability ?? 'process');
     tops.set(s, attached.source);
     tops.set(t, attached.target);
   }
@@ -600,6 +616,15 @@ export class FlashCopyManager extends EventEmitter<FlashCopyEvents> {
   private checkOpen(): void {
     if (this.closing) throw new LunrigError('CLOSED', 'the FlashCopy manager is closed');
   }
+}
+
+/** `top` without the FlashCopy layers of a closed manager (top ones come off, buried ones turn pass-through). */
+function withoutStaleLayers(top: Volume): Volume {
+  let result = top;
+  for (let v: Volume | undefined = top; v !== undefined; v = (v as { below?: Volume }).below) {
+    if ((v instanceof SourceLayer || v instanceof TargetLayer) && v.attached) result = withoutLayer(result, v);
+  }
+  return result;
 }
 
 /** The relaxations this pair actually needed (the checks passed, so each was allowed); queries list them. */

@@ -10,7 +10,7 @@ import type { Volume } from '../../volume/volume.js';
 import type { BackgroundCopier } from './background-copier.js';
 import { CowEngine } from './cow-engine.js';
 import { GrainBitmaps } from './grain-bitmaps.js';
-import { GrainCommitter } from './grain-committer.js';
+import { GrainCommitter, type CowDurability } from './grain-committer.js';
 import { GrainGeometry } from './grain-geometry.js';
 import { profileName, type Relaxation } from './profile.js';
 import { PaceMeter, copyProgress, type CopyProgress } from './progress.js';
@@ -92,9 +92,9 @@ export class Relationship {
    * Wire the engine between the Volumes currently on top of the source and
    * target (called with both stacks held); the layers become the new tops.
    */
-  attach(store: BitmapStore, sourceBelow: Volume, targetBelow: Volume): Attached {
+  attach(store: BitmapStore, sourceBelow: Volume, targetBelow: Volume, durability: CowDurability = 'power'): Attached {
     const bitmaps = new GrainBitmaps(store, this.geometry.grains);
-    const committer = new GrainCommitter(bitmaps, () => targetBelow.flush());
+    const committer = new GrainCommitter(bitmaps, () => targetBelow.flush(), durability);
     const engine = new CowEngine(this.geometry, bitmaps, committer, sourceBelow, targetBelow);
     this.attached = { store, bitmaps, engine, source: new SourceLayer(sourceBelow, engine), target: new TargetLayer(targetBelow, engine) };
     return this.attached;

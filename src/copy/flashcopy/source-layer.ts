@@ -32,21 +32,23 @@ export class SourceLayer implements Volume {
   }
 
   async write(offset: number, data: Uint8Array, options?: WriteOptions): Promise<void> {
-    await this.copyFirst(offset, data.byteLength, 'write');
+    await this.copyFirst(offset, data.byteLength, 'write', options);
     return this.below.write(offset, data, options);
   }
 
   async writeZeroes(offset: number, length: number, options?: WriteZeroesOptions): Promise<void> {
-    await this.copyFirst(offset, length, 'write-zeroes');
+    await this.copyFirst(offset, length, 'write-zeroes', options);
     return this.below.writeZeroes(offset, length, options);
   }
 
   async trim(offset: number, length: number, options?: WriteOptions): Promise<void> {
-    await this.copyFirst(offset, length, 'trim');
+    await this.copyFirst(offset, length, 'trim', options);
     return this.below.trim(offset, length, options);
   }
 
-  flush(): Promise<void> {
+  // What the host makes durable has its grain copies and bits durable first.
+  async flush(): Promise<void> {
+    await this.engine?.sync();
     return this.below.flush();
   }
 
@@ -64,11 +66,13 @@ export class SourceLayer implements Volume {
   }
 
   /** Refuse what the volume below would refuse anyway before copying anything for it. */
-  private async copyFirst(offset: number, length: number, what: string): Promise<void> {
+  private async copyFirst(offset: number, length: number, what: string, options: WriteOptions | undefined): Promise<void> {
     const engine = this.engine;
     if (!engine) return;
     checkRange(offset, length, this.below.size, `${what} of FlashCopy source`);
     if (this.below.readOnly) throw new LunrigError('READ_ONLY', `${what}: volume ${this.below.identity().name} is read-only`);
     await engine.beforeSourceWrite(offset, length);
+    // FUA: the write is durable when it lands, so the copies it relies on must be first.
+    if (options?.fua) await engine.sync();
   }
 }

@@ -38,24 +38,29 @@ export class TargetLayer implements Volume {
     const engine = this.engine;
     if (!engine) return this.below.write(offset, data, options);
     checkRange(offset, data.byteLength, this.below.size, 'write to FlashCopy target');
-    return engine.mutateTarget(offset, data.byteLength, () => this.below.write(offset, data, options));
+    await engine.mutateTarget(offset, data.byteLength, () => this.below.write(offset, data, options));
+    if (options?.fua) await engine.sync();
   }
 
   async writeZeroes(offset: number, length: number, options?: WriteZeroesOptions): Promise<void> {
     const engine = this.engine;
     if (!engine) return this.below.writeZeroes(offset, length, options);
     checkRange(offset, length, this.below.size, 'write-zeroes to FlashCopy target');
-    return engine.mutateTarget(offset, length, () => this.below.writeZeroes(offset, length, options));
+    await engine.mutateTarget(offset, length, () => this.below.writeZeroes(offset, length, options));
+    if (options?.fua) await engine.sync();
   }
 
   async trim(offset: number, length: number, options?: WriteOptions): Promise<void> {
     const engine = this.engine;
     if (!engine) return this.below.trim(offset, length, options);
     checkRange(offset, length, this.below.size, 'trim of FlashCopy target');
-    return engine.mutateTarget(offset, length, () => this.below.trim(offset, length, options));
+    await engine.mutateTarget(offset, length, () => this.below.trim(offset, length, options));
+    if (options?.fua) await engine.sync();
   }
 
-  flush(): Promise<void> {
+  // A flushed target write must keep its bit: bits (and copies) durable, then the target's own flush.
+  async flush(): Promise<void> {
+    await this.engine?.sync();
     return this.below.flush();
   }
 

@@ -22,6 +22,25 @@ function setBits(bitmap: Uint8Array): number[] {
 }
 
 describe('BitmapJournal', () => {
+  it("set({ sync: false }) (FlashCopy's 'process' durability): the records are in the file at once, for a replay after kill -9; sync() then fdatasyncs only when something is pending", async () => {
+    const b = base();
+    const j = await BitmapJournal.open(b, [64]);
+    await j.set([{ bitmap: 0, start: 3, count: 2 }], { sync: false });
+    expect(setBits(j.bitmaps[0]!)).toEqual([3, 4]);
+    // Another instance replays the same file without any close or fdatasync: what a restart after kill -9 sees.
+    const replay = await BitmapJournal.open(b, [64]);
+    expect(setBits(replay.bitmaps[0]!)).toEqual([3, 4]);
+    const commits = j.stats.commits;
+    await j.sync();
+    expect(j.stats.commits).toBe(commits + 1);
+    await j.sync(); // nothing pending: no round at all
+    expect(j.stats.commits).toBe(commits + 1);
+    await j.set([{ bitmap: 0, start: 10, count: 1 }]); // the default still fdatasyncs
+    expect(setBits(j.bitmaps[0]!)).toEqual([3, 4, 10]);
+    await j.close();
+    await replay.destroy();
+  });
+
   it('a new journal is all clear and writes no checkpoint; set bits survive reopen', async () => {
     const b = base();
     const j = await BitmapJournal.open(b, [1000, 77]);
