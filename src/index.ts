@@ -24,6 +24,8 @@ export * from './nbd/index.js';
 export { MemoryVolume } from './volume/memory-volume.js';
 
 export * from './copy/flashcopy/index.js';
+export * from './copy/tasks/index.js';
 export * from './copy/pprc/index.js';
 export { systemClock, VirtualClock, type Clock, type ClockTimer } from './util/clock.js';
 export * from './multipath/index.js';
+export * from './hosts/index.js';

@@ -9,7 +9,7 @@ import { TLS_MODE_CHOICES, describeTls, nbdTlsFromFlags, type TlsFlags } from '.
 import { exportTable } from './commands-export.js';
 import { lunTable, printJson, printLines } from './output.js';
 import { DEFAULT_DATA_DIR } from './defaults.js';
-import type { RunningServer, ServeSummary } from './serve.js';
+import type { RunningServer, ServeOptions, ServeSummary } from './serve.js';
 
 interface ServeFlags {
   data: string;
@@ -20,6 +20,10 @@ interface ServeFlags {
   serial?: string;
   io?: EngineKind;
   json?: boolean;
+  pprcAckTimeout?: number;
+  pprcOnFail?: 'error' | 'suspend-and-complete';
+  pprcHeartbeat?: number;
+  pprcFsyncOnAck?: boolean;
 }
 
 type ServeAndTlsFlags = ServeFlags & TlsFlags;
@@ -46,13 +50,17 @@ export function registerServeCommand(program: Command): void {
     .option('--tls-psk <file>', 'pre-shared keys, one identity:hexkey per line (a directory means its keys.psk)')
     .option('--serial <SSSSS>', 'storage server serial for a new pool (5 characters 0-9/A-Z; random if absent)')
     .addOption(new Option('--io <engine>', 'I/O engine').choices(['worker', 'fs']).env('LUNRIG_IO'))
+    .option('--pprc-ack-timeout <ms>', 'PPRC: how long a mirrored write waits for the secondary (default 30000)', Number)
+    .addOption(new Option('--pprc-on-fail <policy>', "PPRC: a write whose mirror failed gets an I/O error ('error', default) or is recorded and completes").choices(['error', 'suspend-and-complete']))
+    .option('--pprc-heartbeat <ms>', 'PPRC heartbeat: a secondary whose primary stays silent this long suspends the pair (default 5000)', Number)
+    .option('--pprc-fsync-on-ack', 'PPRC: mirrored writes are durable on both sides before the host is answered')
     .action(async (_opts: unknown, cmd: Command) => {
       const flags = cmd.optsWithGlobals<ServeAndTlsFlags>();
       const nbdTls = await nbdTlsFromFlags(flags);
       // Loaded here so `lunrig lun ...` does not pay for fastify and the store at startup.
       const { startServer, summarize } = await import('./serve.js');
       const nbd: NbdEndpoints = { ...(flags.nbd && { tcp: flags.nbd }), ...(flags.nbdSocket !== undefined && { socket: path.resolve(flags.nbdSocket) }) };
-      const server = await startServer({ dataDir: flags.data, control: flags.control, nbd, nbdTls, serial: flags.serial, io: flags.io });
+      const server = await startServer({ dataDir: flags.data, control: flags.control, nbd, nbdTls, serial: flags.serial, io: flags.io, pprc: pprcOptions(flags) });
       const stopped = stopOnSignal(server);
       const summary = summarize(server);
       if (flags.json) printJson(summary);
@@ -109,4 +117,13 @@ function stopOnSignal(server: RunningServer): Promise<void> {
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
   });
+}
+
+function pprcOptions(flags: ServeFlags): NonNullable<ServeOptions['pprc']> {
+  return {
+    ...(flags.pprcAckTimeout !== undefined && { remoteAckTimeoutMs: flags.pprcAckTimeout }),
+    ...(flags.pprcOnFail !== undefined && { failedWritePolicy: flags.pprcOnFail }),
+    ...(flags.pprcHeartbeat !== undefined && { heartbeatTimeoutMs: flags.pprcHeartbeat }),
+    ...(flags.pprcFsyncOnAck && { fsyncOnAck: true }),
+  };
 }

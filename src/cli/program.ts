@@ -8,7 +8,12 @@ import { VERSION } from '../version.js';
 import { registerExportCommands } from './commands-export.js';
 import { registerFlashCopyCommands } from './commands-flashcopy.js';
 import { registerLunCommands } from './commands-lun.js';
+import { registerHostCommands } from './commands-host.js';
+import { registerMultipathCommands } from './commands-mp.js';
+import { registerPprcCommands } from './commands-pprc.js';
 import { registerServeCommand } from './commands-serve.js';
+import { runEss } from './commands-ess.js';
+import { registerTaskCommands } from './commands-task.js';
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, failureLine, usageLine } from './exit.js';
 
 export function buildProgram(): Command {
@@ -24,12 +29,19 @@ export function buildProgram(): Command {
   registerServeCommand(program);
   registerLunCommands(program);
   registerFlashCopyCommands(program);
+  registerPprcCommands(program);
   registerExportCommands(program);
+  registerHostCommands(program);
+  registerMultipathCommands(program);
+  registerTaskCommands(program);
+  program.addHelpText('after', '\nESS Copy Services CLI (its own arguments and return codes): lunrig ess rsExecuteTask | rsQuery | rsQueryComplete | rsList2105s | rsTestConnection');
   return program;
 }
 
 /** Run a command to completion (for `serve`: until it has shut down) and return the exit code. */
 export async function runCli(argv: readonly string[]): Promise<number> {
+  // The ESS CLI shim keeps the ESS's own argument style and return codes (spec §4.4).
+  if (argv[2] === 'ess') return runEss(argv.slice(3));
   try {
     await buildProgram().parseAsync([...argv]);
     return EXIT_OK;
