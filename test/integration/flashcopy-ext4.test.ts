@@ -10,12 +10,12 @@
  * FUSE; the target read-only). Where FUSE is unavailable, the same steps run
  * on images copied out of and back into the LUNs with nbdcopy.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seededRandom, testSeed } from '../helpers/seeded-random.js';
+import { mountNbdfuse, unmountLeftover, unmountNbdfuse } from '../helpers/nbdfuse.js';
 import { cliJson, startServe, stopAllServes, type ServeProcess } from '../helpers/serve-process.js';
 import { MiB, killChildren, missing, pattern, run, runOk, sha256, sha256File } from './nbd-harness.js';
 
@@ -29,7 +29,6 @@ else if (fuseReason) console.warn(`flashcopy-ext4: ${fuseReason}; using the nbdc
 
 let s: ServeProcess;
 let work: string;
-let mounted: { mnt: string; fuse: ChildProcess } | undefined;
 
 beforeAll(async () => {
   if (skipTools) return;
@@ -38,7 +37,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  if (mounted) await unmount(mounted.mnt, mounted.fuse);
+  await unmountLeftover();
   killChildren();
   await stopAllServes();
 });
@@ -153,49 +152,11 @@ async function withDisk<T>(exportName: string, mode: 'ro' | 'rw', fn: (disk: str
   }
   const mnt = path.join(work, `mnt-${exportName}`);
   await mkdir(mnt, { recursive: true });
-  const fuse = await mountNbdfuse(mnt, s.uri(exportName), mode === 'ro');
+  const fuse = await mountNbdfuse(mnt, s.uri(exportName), FS_SIZE, { readOnly: mode === 'ro' });
   try {
     return await fn(path.join(mnt, 'nbd'));
   } finally {
-    await unmount(mnt, fuse);
+    await unmountNbdfuse(fuse);
   }
 }
 
-/** nbdfuse in the background; ready when DIR/nbd has the export's size. */
-async function mountNbdfuse(mnt: string, uri: string, readOnly: boolean): Promise<ChildProcess> {
-  const child = spawn('nbdfuse', [...(readOnly ? ['--readonly'] : []), mnt, uri], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    try {
-      if (statSync(path.join(mnt, 'nbd')).size === FS_SIZE) {
-        mounted = { mnt, fuse: child };
-        return child;
-      }
-    } catch {
-      // not mounted yet
-    }
-    if (child.exitCode !== null || Date.now() > deadline) {
-      if (child.pid !== undefined && child.exitCode === null) process.kill(child.pid, 'SIGKILL');
-      throw new Error(`nbdfuse did not mount ${uri} on ${mnt}: ${stderr}`);
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-/** fusermount3 -u (nbdfuse flushes to the export on unmount), then wait for nbdfuse to exit. */
-async function unmount(mnt: string, fuse: ChildProcess): Promise<void> {
-  const exited = new Promise<void>((resolve) => (fuse.exitCode !== null ? resolve() : fuse.once('exit', () => resolve())));
-  const r = await run('fusermount3', ['-u', mnt]);
-  const timer = setTimeout(
-    () => {
-      if (fuse.pid !== undefined && fuse.exitCode === null) process.kill(fuse.pid, 'SIGKILL');
-      void run('fusermount3', ['-uz', mnt]);
-    },
-    r.code === 0 ? 10_000 : 0,
-  );
-  await exited;
-  clearTimeout(timer);
-  mounted = undefined;
-}

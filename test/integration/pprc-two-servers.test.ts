@@ -18,10 +18,11 @@
  *      equals the primary byte for byte and, through nbdfuse, is an ext4
  *      filesystem e2fsck -fn passes with every file intact.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { mountNbdfuse, unmountLeftover, unmountNbdfuse } from '../helpers/nbdfuse.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ControlClient } from '../../src/control/client.js';
 import { PprcClient } from '../../src/control/pprc-client.js';
@@ -40,7 +41,6 @@ let primary: ServeProcess;
 let secondary: ServeProcess;
 let work: string;
 const files = new Map<string, string>();
-let mounted: { mnt: string; fuse: ChildProcess } | undefined;
 
 type Query = { role: string; state: string; suspended: boolean; oosTracks: number; totalTracks: number; suspendReason?: string };
 
@@ -60,7 +60,7 @@ beforeAll(async () => {
 }, 90_000);
 
 afterAll(async () => {
-  if (mounted) await unmount(mounted.mnt, mounted.fuse);
+  await unmountLeftover();
   killChildren();
   await stopAllServes();
 });
@@ -87,11 +87,11 @@ describe.skipIf(skip)(`PPRC between two lunrig servers${skip ? ` (${skip})` : ''
     await makeSourceTree(path.join(work, 'src'), 0x5eed);
     const mnt = path.join(work, 'mnt-primary');
     await mkdir(mnt, { recursive: true });
-    const fuse = await mountNbdfuse(mnt, primary.uri('db'));
+    const fuse = await mountNbdfuse(mnt, primary.uri('db'), LUN_SIZE);
     try {
       await runOk('mke2fs', ['-q', '-F', '-t', 'ext4', '-d', path.join(work, 'src'), path.join(mnt, 'nbd'), `${FS_SIZE / 1024}k`], { timeoutMs: 30_000 });
     } finally {
-      await unmount(mnt, fuse);
+      await unmountNbdfuse(fuse);
     }
     const audit = await api(primary).audit('db');
     expect(audit.differing).toEqual([]);
@@ -196,7 +196,7 @@ describe.skipIf(skip)(`PPRC between two lunrig servers${skip ? ` (${skip})` : ''
 
     const mnt = path.join(work, 'mnt');
     await mkdir(mnt, { recursive: true });
-    const fuse = await mountNbdfuse(mnt, secondary.uri('dbr'));
+    const fuse = await mountNbdfuse(mnt, secondary.uri('dbr'), LUN_SIZE);
     try {
       const disk = path.join(mnt, 'nbd');
       const fsck = await run('e2fsck', ['-fn', disk]);
@@ -210,7 +210,7 @@ describe.skipIf(skip)(`PPRC between two lunrig servers${skip ? ` (${skip})` : ''
         expect(await sha256File(target), rel).toBe(hash);
       }
     } finally {
-      await unmount(mnt, fuse);
+      await unmountNbdfuse(fuse);
     }
   });
 });
@@ -240,39 +240,3 @@ async function makeSourceTree(root: string, seed: number): Promise<void> {
   }
 }
 
-async function mountNbdfuse(mnt: string, uri: string): Promise<ChildProcess> {
-  const child = spawn('nbdfuse', [mnt, uri], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    try {
-      if (statSync(path.join(mnt, 'nbd')).size === LUN_SIZE) {
-        mounted = { mnt, fuse: child };
-        return child;
-      }
-    } catch {
-      // not mounted yet
-    }
-    if (child.exitCode !== null || Date.now() > deadline) {
-      if (child.pid !== undefined && child.exitCode === null) process.kill(child.pid, 'SIGKILL');
-      throw new Error(`nbdfuse did not mount ${uri} on ${mnt}: ${stderr}`);
-    }
-    await sleep(50);
-  }
-}
-
-async function unmount(mnt: string, fuse: ChildProcess): Promise<void> {
-  const exited = new Promise<void>((resolve) => (fuse.exitCode !== null ? resolve() : fuse.once('exit', () => resolve())));
-  const r = await run('fusermount3', ['-u', mnt]);
-  const timer = setTimeout(
-    () => {
-      if (fuse.pid !== undefined && fuse.exitCode === null) process.kill(fuse.pid, 'SIGKILL');
-      void run('fusermount3', ['-uz', mnt]);
-    },
-    r.code === 0 ? 10_000 : 0,
-  );
-  await exited;
-  clearTimeout(timer);
-  mounted = undefined;
-}

@@ -9,12 +9,12 @@
  * copied in with nbdcopy, copied out again and checked. Neither needs root
  * block devices; the kernel client has its own test (serve-nbd-kernel).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { mkdir, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seededRandom, testSeed } from '../helpers/seeded-random.js';
+import { mountNbdfuse, unmountLeftover, unmountNbdfuse } from '../helpers/nbdfuse.js';
 import { cliJson, startServe, stopAllServes, type ServeProcess } from '../helpers/serve-process.js';
 import { MiB, killChildren, missing, pattern, run, runOk, sha256, sha256File } from './nbd-harness.js';
 
@@ -28,8 +28,6 @@ let s: ServeProcess;
 let work: string;
 /** Relative path -> sha256 of the files mke2fs puts into the filesystem. */
 const files = new Map<string, string>();
-/** A mount to undo even when a test timed out before its finally ran. */
-let mounted: { mnt: string; fuse: ChildProcess } | undefined;
 
 beforeAll(async () => {
   if (skipTools) return;
@@ -39,7 +37,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  if (mounted) await unmount(mounted.mnt, mounted.fuse);
+  await unmountLeftover();
   killChildren();
   await stopAllServes();
 });
@@ -49,13 +47,13 @@ describe.skipIf(skipFuse)(`ext4 on a LUN through nbdfuse${skipFuse ? ` (${skipFu
     await cliJson(s, ['lun', 'create', 'fs0', '--size', String(FS_SIZE)]);
     const mnt = path.join(work, 'mnt');
     await mkdir(mnt);
-    const fuse = await mountNbdfuse(mnt, s.uri('fs0'));
+    const fuse = await mountNbdfuse(mnt, s.uri('fs0'), FS_SIZE);
     try {
       const disk = path.join(mnt, 'nbd');
       await runOk('mke2fs', ['-q', '-F', '-t', 'ext4', '-d', path.join(work, 'src'), disk], { timeoutMs: 60_000 });
       await checkFilesystem(disk, 'fuse');
     } finally {
-      await unmount(mnt, fuse);
+      await unmountNbdfuse(fuse);
     }
     // What reached the LUN (not a FUSE or page cache): copy it out and check the copy.
     const copy = path.join(work, 'fs0-copy.img');
@@ -107,38 +105,3 @@ async function checkFilesystem(disk: string, label: string): Promise<void> {
   }
 }
 
-/** Run nbdfuse in the background and wait until DIR/nbd is there with the export's size. */
-async function mountNbdfuse(mnt: string, uri: string): Promise<ChildProcess> {
-  const child = spawn('nbdfuse', [mnt, uri], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    try {
-      if (statSync(path.join(mnt, 'nbd')).size === FS_SIZE) {
-        mounted = { mnt, fuse: child };
-        return child;
-      }
-    } catch {
-      // not mounted yet
-    }
-    if (child.exitCode !== null || Date.now() > deadline) {
-      if (child.pid !== undefined && child.exitCode === null) process.kill(child.pid, 'SIGKILL');
-      throw new Error(`nbdfuse did not mount ${uri} on ${mnt}: ${stderr}`);
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-/** fusermount3 -u, then wait for nbdfuse to exit (SIGKILL by pid and a lazy unmount if it will not). */
-async function unmount(mnt: string, fuse: ChildProcess): Promise<void> {
-  const exited = new Promise<void>((resolve) => (fuse.exitCode !== null ? resolve() : fuse.once('exit', () => resolve())));
-  const r = await run('fusermount3', ['-u', mnt]);
-  const timer = setTimeout(() => {
-    if (fuse.pid !== undefined && fuse.exitCode === null) process.kill(fuse.pid, 'SIGKILL');
-    void run('fusermount3', ['-uz', mnt]);
-  }, r.code === 0 ? 10_000 : 0);
-  await exited;
-  clearTimeout(timer);
-  mounted = undefined;
-}
