@@ -6,62 +6,27 @@
  * delay and error filters, one operation each, in the usual order.
  */
 import { LunrigError } from '../errors.js';
-import type { Extent, Volume, VolumeIdentity, WriteOptions, WriteZeroesOptions } from '../volume/volume.js';
+import { AdmissionLayer } from '../volume/admission-layer.js';
+import type { Volume, VolumeIdentity } from '../volume/volume.js';
 import type { FaultSwitch, RequestClass } from './fault-switch.js';
 import type { PathTransport } from './transport.js';
 
-export class FaultyVolume implements Volume, PathTransport {
+export class FaultyVolume extends AdmissionLayer implements PathTransport {
   constructor(
-    readonly below: Volume,
+    below: Volume,
     readonly faults: FaultSwitch,
-  ) {}
-
-  get size(): number {
-    return this.below.size;
-  }
-
-  get readOnly(): boolean {
-    return this.below.readOnly;
-  }
-
-  identity(): VolumeIdentity {
-    return this.below.identity();
-  }
-
-  async read(offset: number, length: number, into?: Uint8Array): Promise<Uint8Array> {
-    await this.gate('read');
-    return this.below.read(offset, length, into);
-  }
-
-  async write(offset: number, data: Uint8Array, options?: WriteOptions): Promise<void> {
-    await this.gate('write');
-    return this.below.write(offset, data, options);
-  }
-
-  async writeZeroes(offset: number, length: number, options?: WriteZeroesOptions): Promise<void> {
-    await this.gate('write');
-    return this.below.writeZeroes(offset, length, options);
-  }
-
-  async trim(offset: number, length: number, options?: WriteOptions): Promise<void> {
-    await this.gate('write');
-    return this.below.trim(offset, length, options);
-  }
-
-  async flush(): Promise<void> {
-    await this.gate('write');
-    return this.below.flush();
-  }
-
-  async blockStatus(offset: number, length: number): Promise<Extent[]> {
-    await this.gate('read');
-    return this.below.blockStatus(offset, length);
+  ) {
+    super(below);
   }
 
   /** Identification: answered unless the port is down or hung (standby and reservations do not stop it). */
   async inquiry(): Promise<VolumeIdentity> {
     await this.gate('inquiry');
     return this.below.identity();
+  }
+
+  protected override admit(kind: 'read' | 'write'): Promise<void> {
+    return this.gate(kind);
   }
 
   private async gate(cls: RequestClass): Promise<void> {

@@ -18,7 +18,8 @@
 import { EventEmitter } from 'node:events';
 import { LunrigError } from '../errors.js';
 import { systemClock, type Clock, type ClockTimer } from '../util/clock.js';
-import type { Extent, Volume, VolumeIdentity, WriteOptions, WriteZeroesOptions } from '../volume/volume.js';
+import { AdmissionLayer } from '../volume/admission-layer.js';
+import type { Volume, VolumeIdentity } from '../volume/volume.js';
 import type { PathTransport } from './transport.js';
 
 export interface LinkRecoveryPolicy {
@@ -130,56 +131,20 @@ export class InitiatorPort extends EventEmitter<InitiatorPortEvents> {
   }
 }
 
-class LinkVolume implements Volume, PathTransport {
+class LinkVolume extends AdmissionLayer implements PathTransport {
   constructor(
-    readonly below: Volume,
+    below: Volume,
     private readonly port: InitiatorPort,
-  ) {}
-
-  get size(): number {
-    return this.below.size;
-  }
-
-  get readOnly(): boolean {
-    return this.below.readOnly;
-  }
-
-  identity(): VolumeIdentity {
-    return this.below.identity();
+  ) {
+    super(below);
   }
 
   get reservations(): PathTransport['reservations'] {
     return (this.below as Volume & PathTransport).reservations;
   }
 
-  async read(offset: number, length: number, into?: Uint8Array): Promise<Uint8Array> {
-    await this.port.admit();
-    return this.below.read(offset, length, into);
-  }
-
-  async write(offset: number, data: Uint8Array, options?: WriteOptions): Promise<void> {
-    await this.port.admit();
-    return this.below.write(offset, data, options);
-  }
-
-  async writeZeroes(offset: number, length: number, options?: WriteZeroesOptions): Promise<void> {
-    await this.port.admit();
-    return this.below.writeZeroes(offset, length, options);
-  }
-
-  async trim(offset: number, length: number, options?: WriteOptions): Promise<void> {
-    await this.port.admit();
-    return this.below.trim(offset, length, options);
-  }
-
-  async flush(): Promise<void> {
-    await this.port.admit();
-    return this.below.flush();
-  }
-
-  async blockStatus(offset: number, length: number): Promise<Extent[]> {
-    await this.port.admit();
-    return this.below.blockStatus(offset, length);
+  protected override admit(): Promise<void> | undefined {
+    return this.port.admit();
   }
 
   async inquiry(): Promise<VolumeIdentity> {
