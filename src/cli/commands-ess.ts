@@ -19,8 +19,9 @@
  * exist; 18 no volumes in it; 40 rsTestConnection could not reach the
  * server; 41 the primary is down and no backup was given; 42 primary and
  * backup are down; 43 something answered that is not a lunrig server;
- * 80 the command failed (a refused FlashCopy, an unknown task, a task that
- * is not running for rsQueryComplete).
+ * 80 the command failed (a refused FlashCopy or PPRC operation, an unknown
+ * task, a task that is not running for rsQueryComplete, or whose copy stopped
+ * short of the threshold: a PPRC pair that suspended while it waited).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { ControlClient, type ExportInfo, type LunInfo } from '../control/client.js';
@@ -261,6 +262,12 @@ async function rsQueryComplete(p: Parsed, io: EssIo): Promise<number> {
         return RC.FAILED;
       }
       io.out(`rsQueryComplete: task ${name} ${progress.percent}% complete`);
+      // A copy that stopped short of the threshold (a PPRC pair suspended, the pair terminated) never completes.
+      if (!progress.running && progress.percent < threshold) {
+        const stopped = progress.items.filter((i) => i.percent < threshold).map((i) => `${i.name} ${i.state}`);
+        io.err(`rsQueryComplete: task ${name} stopped copying at ${progress.percent}%${stopped.length > 0 ? ` (${stopped.join(', ')})` : ''}`);
+        return RC.FAILED;
+      }
       if (progress.percent >= threshold || !progress.running) pending.delete(name);
     }
     first = false;

@@ -4,7 +4,11 @@
  *   list | show NAME | log NAME | progress NAME
  *   flashcopy NAME SRC:TGT... [--nocopy ...]   a FlashCopy establish task (all pairs one T0)
  *   withdraw NAME VOL...                        a FlashCopy withdraw task
- *   create NAME KIND [--params JSON]            any registered operation kind (PPRC, paths, ...)
+ *   pprc-path NAME LSS SERIAL TARGET_LSS... --links ID... [--skip|--replace] | --remove
+ *   pprc-establish NAME --pair P:S... [--ess SERIAL] [--mode COPY_ENTIRE|NO_COPY|OUT_OF_SYNC_ONLY] [--critical] [--permit-online] [--force]
+ *   pprc-suspend NAME --pair P:S... [--from source|target] | pprc-terminate NAME --pair P:S... [--from source|target]
+ *   pprc-freeze NAME LSS... | pprc-release NAME LSS...
+ *   create NAME KIND [--params JSON]            any registered operation kind
  *   group NAME [TASK...] | add GROUP TASK | ungroup GROUP TASK
  *   update NAME [--params JSON] [--description TEXT] | delete NAME
  *   run NAME...                                 run and wait; exit 1 when one failed
@@ -84,7 +88,7 @@ interface FlashCopyFlags {
 export function registerTaskCommands(program: Command): void {
   const task = program
     .command('task')
-    .description('Copy Services tasks and task groups: saved FlashCopy (and later PPRC) operations, run by name')
+    .description('Copy Services tasks and task groups: saved FlashCopy, PPRC and path operations, run by name')
     .addOption(new Option('--server <url>', 'control API of the running server').env('LUNRIG_SERVER').default(DEFAULT_SERVER_URL));
 
   const context = (cmd: Command) => {
@@ -149,6 +153,82 @@ export function registerTaskCommands(program: Command): void {
       const { client, json } = context(cmd);
       show(await client.create({ name, kind: 'flashcopy.withdraw', params: { volumes } }), json, 'saved');
     });
+
+  // --- PPRC and path tasks (src/copy/tasks/pprc-kinds.ts) ---------------------------
+  const save = async (cmd: Command, name: string, kind: string, params: unknown, description: string | undefined): Promise<void> => {
+    const { client, json } = context(cmd);
+    show(await client.create({ name, kind, params, ...(description !== undefined && { description }) }), json, 'saved');
+  };
+
+  task
+    .command('pprc-path <name> <lss> <serial> <targetLss...>')
+    .description('save a PPRC path task: establish (or --remove) paths from LSS of this ESS to each TARGET_LSS of ESS SERIAL')
+    .option('--links <ids...>', 'links the paths use (1-8; establish)')
+    .option('--skip', 'do not establish paths if they already exist (reported as not executed)')
+    .option('--replace', 'force removal of existing paths first')
+    .option('--remove', 'remove the paths instead')
+    .option('--description <text>', 'free text')
+    .action(async (name: string, lss: string, serial: string, targets: string[], opts: { links?: string[]; skip?: boolean; replace?: boolean; remove?: boolean; description?: string }, cmd: Command) => {
+      if (opts.skip && opts.replace) throw new LunrigError('INVALID_ARGUMENT', '--skip and --replace contradict each other');
+      if (opts.remove && (opts.skip || opts.replace || opts.links)) throw new LunrigError('INVALID_ARGUMENT', '--remove takes no --links, --skip or --replace');
+      if (!opts.remove && opts.links === undefined) throw new LunrigError('INVALID_ARGUMENT', 'establishing paths needs --links');
+      const links = (opts.links ?? []).flatMap((l) => l.split(',')).filter((l) => l !== '');
+      const params = {
+        action: opts.remove ? 'remove' : 'establish',
+        paths: targets.map((targetLss) => ({ lss, to: serial, targetLss, ...(!opts.remove && { links }) })),
+        ...(opts.skip && { ifExists: 'skip' }),
+        ...(opts.replace && { ifExists: 'replace' }),
+      };
+      await save(cmd, name, 'pprc.path', params, opts.description);
+    });
+
+  task
+    .command('pprc-establish <name>')
+    .description('save a PPRC establish task: rsExecuteTask returns once the pairs are established; rsQueryComplete waits for the copy')
+    .requiredOption('--pair <pairs...>', 'PRIMARY:SECONDARY or PRIMARY:SERIAL:SECONDARY (repeatable)')
+    .option('--ess <serial>', 'the ESS holding the secondaries (default: this one)')
+    .option('--mode <mode>', 'COPY_ENTIRE, NO_COPY or OUT_OF_SYNC_ONLY (resync)', 'COPY_ENTIRE')
+    .option('--critical', 'Critical Volume mode')
+    .option('--permit-online', 'establish even when a target is online to a host')
+    .option('--force', 'NO_COPY on a suspended pair (drops its change recording)')
+    .option('--description <text>', 'free text')
+    .action(async (name: string, opts: { pair: string[]; ess?: string; mode: string; critical?: boolean; permitOnline?: boolean; force?: boolean; description?: string }, cmd: Command) => {
+      const params = {
+        pairs: opts.pair.map((p) => parsePprcPair(p, opts.ess)),
+        mode: opts.mode,
+        ...(opts.critical && { criticalVolume: true }),
+        ...(opts.permitOnline && { permitIfTargetOnline: true }),
+        ...(opts.force && { force: true }),
+      };
+      await save(cmd, name, 'pprc.establish', params, opts.description);
+    });
+
+  for (const verb of ['suspend', 'terminate'] as const) {
+    task
+      .command(`pprc-${verb} <name>`)
+      .description(
+        verb === 'suspend'
+          ? 'save a PPRC suspend task (--from target: scheduled with the target storage server, which holds the secondaries)'
+          : 'save a PPRC terminate task (--from source: both simplex; --from target, on the secondaries\' server: only they become simplex)',
+      )
+      .requiredOption('--pair <pairs...>', 'PRIMARY:SECONDARY or PRIMARY:SERIAL:SECONDARY (repeatable)')
+      .option('--ess <serial>', 'the ESS holding the secondaries (default: this one)')
+      .addOption(new Option('--from <ess>', 'the storage server the task is scheduled with').choices(['source', 'target']).default('source'))
+      .option('--description <text>', 'free text')
+      .action(async (name: string, opts: { pair: string[]; ess?: string; from: 'source' | 'target'; description?: string }, cmd: Command) => {
+        await save(cmd, name, `pprc.${verb}`, { pairs: opts.pair.map((p) => parsePprcPair(p, opts.ess)), from: opts.from }, opts.description);
+      });
+  }
+
+  for (const verb of ['freeze', 'release'] as const) {
+    task
+      .command(`pprc-${verb} <name> <lss...>`)
+      .description(verb === 'freeze' ? 'save a PPRC freeze task: suspend every pair of the LSSs at once and hold their writes' : 'save a PPRC release task: let the writes a freeze held go')
+      .option('--description <text>', 'free text')
+      .action(async (name: string, lss: string[], opts: { description?: string }, cmd: Command) => {
+        await save(cmd, name, `pprc.${verb}`, { lss }, opts.description);
+      });
+  }
 
   task
     .command('create <name> <kind>')
@@ -244,6 +324,14 @@ function parsePair(pair: string): { source: string; target: string } {
   const m = /^([^:]+):([^:]+)$/.exec(pair);
   if (!m) throw new LunrigError('INVALID_ARGUMENT', `a pair is SOURCE:TARGET, got '${pair}'`);
   return { source: m[1]!, target: m[2]! };
+}
+
+/** PRIMARY:SECONDARY or PRIMARY:SERIAL:SECONDARY; `ess` for pairs that name none. */
+function parsePprcPair(pair: string, ess: string | undefined): { primary: string; secondary: string; ess?: string } {
+  const parts = pair.split(':');
+  if (parts.some((p) => p === '') || (parts.length !== 2 && parts.length !== 3)) throw new LunrigError('INVALID_ARGUMENT', `a PPRC pair is PRIMARY:SECONDARY or PRIMARY:SERIAL:SECONDARY, got '${pair}'`);
+  const serial = parts.length === 3 ? parts[1]! : ess;
+  return { primary: parts[0]!, secondary: parts[parts.length - 1]!, ...(serial !== undefined && { ess: serial }) };
 }
 
 function parseJson(text: string): unknown {

@@ -8,7 +8,7 @@ import { DEFAULT_CONTROL_HOST, DEFAULT_CONTROL_PORT } from '../control/defaults.
 import type { NbdServerTlsOptions } from '../nbd/tls-options.js';
 import { DEFAULT_NBD_ENDPOINTS, PoolExports, describeExports, type NbdEndpoints, type PoolExportInfo } from '../nbd/pool-exports.js';
 import { FlashCopyManager, type CowDurability } from '../copy/flashcopy/index.js';
-import { TaskManager } from '../copy/tasks/index.js';
+import { TaskManager, defaultOperationKinds, withPprcKinds } from '../copy/tasks/index.js';
 import { PprcManager, flashCopyHooks, type PprcManagerOptions } from '../copy/pprc/manager.js';
 import { PprcService } from '../copy/pprc/remote/serving.js';
 import { DEFAULT_HEARTBEAT_TIMEOUT_MS } from '../copy/pprc/remote/link-exports.js';
@@ -108,12 +108,12 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
     let reservationsOf: ((lun: string) => boolean) | undefined;
     const isOnline = (lun: string): boolean => running.some((s) => (s.sessionsOn?.(lun) ?? 0) > 0) || (reservationsOf?.(lun) ?? false);
     flashcopy = await FlashCopyManager.open(pool, { isOnline, ...flashCopyHooks(() => pprc), ...(options.cowDurability && { cowDurability: options.cowDurability }) });
-    // Tasks run against the copy services; runs a previous instance left unreported are marked lost (FC-25).
-    tasks = await TaskManager.open(pool.dir, { context: { flashcopy } });
     // PPRC after FlashCopy: pairs come back (suspended after a restart), secondaries keep their gates.
     const { heartbeatTimeoutMs, ...pprcOptions } = options.pprc ?? {};
     // Heartbeat on both roles: the primary pings its mirroring pairs over their links; a secondary whose primary stays silent suspends (X6).
     pprc = await PprcManager.open(pool, { ...pprcOptions, flashcopy, isOnline, heartbeat: { timeoutMs: heartbeatTimeoutMs ?? DEFAULT_HEARTBEAT_TIMEOUT_MS } });
+    // Tasks run against the copy services (FlashCopy, PPRC and path kinds); runs a previous instance left unreported are marked lost (FC-25).
+    tasks = await TaskManager.open(pool.dir, { context: { flashcopy, pprc }, kinds: withPprcKinds(defaultOperationKinds()) });
     const secondaries = pprc.asSecondary().side;
     pprcService = await PprcService.open(pool, pprc, {
       ...(heartbeatTimeoutMs !== undefined && { heartbeatTimeoutMs }),

@@ -1,6 +1,6 @@
 /**
  * Copy Services tasks over the control API (spec §4.2): saved operations of a
- * registered kind (FlashCopy establish / withdraw now, PPRC and paths later)
+ * registered kind (FlashCopy establish / withdraw; PPRC pairs, paths, freeze / release: src/copy/tasks/pprc-kinds.ts)
  * and task groups, run by name. Handlers only translate; the TaskManager
  * validates and decides. `tasks` is read per request (a Copy Services reset
  * replaces the manager).
@@ -42,7 +42,7 @@ const Execution = Type.Object(
 const Task = Type.Object(
   {
     name: Type.String(),
-    kind: Type.String({ description: "an operation kind ('flashcopy.establish', 'flashcopy.withdraw', ...) or 'group'" }),
+    kind: Type.String({ description: "an operation kind ('flashcopy.establish', 'flashcopy.withdraw', 'pprc.path', 'pprc.establish', 'pprc.suspend', 'pprc.terminate', 'pprc.freeze', 'pprc.release') or 'group'" }),
     params: Type.Optional(Type.Unknown()),
     members: Type.Optional(Type.Array(Type.String())),
     description: Type.String(),

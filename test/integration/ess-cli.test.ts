@@ -2,13 +2,15 @@
  * The ESS Copy Services CLI shim and `lunrig task` against a real `lunrig serve`
  * (spec §4.2, §4.4, §7 item 14): CP-01 output, CP-04 return codes, FC-15 as rc 80,
  * FC-20 with a real NBD client holding the target, FC-23 over the CLI,
- * rsQueryComplete waiting on background copy.
+ * rsQueryComplete waiting on background copy, PP-36 / PP-37 with a PPRC
+ * establish task between two LSSs of the server.
  */
 import { writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ControlClient } from '../../src/control/client.js';
+import { PprcClient } from '../../src/control/pprc-client.js';
 import { NbdClient } from '../../src/nbd/client.js';
 import { runLunrig, startServe, stopAllServes, type ServeProcess } from '../helpers/serve-process.js';
 import { tempDirs } from '../helpers/temp-dir.js';
@@ -149,6 +151,64 @@ describe('ESS CLI shim', () => {
     expect(done.code).toBe(0);
     expect(done.stdout).toContain('rsQueryComplete: task fccopy 100% complete');
     expect((await ess('rsQueryComplete', '-m', '0.001', '-s', host, 'fccopy')).code).toBe(80);
+  });
+
+  it('PP-37, PP-36 over the CLI: a COPY_ENTIRE PPRC task between two LSSs of this server returns rc 0 while DUPLEX_PENDING; rsQueryComplete waits for DUPLEX (rc 0), then 80', async () => {
+    const control = new ControlClient(server.url);
+    const pprc = new PprcClient(control);
+    const m0 = await control.createLun({ name: 'm0', size: '32M', lss: 0x10 });
+    const m1 = await control.createLun({ name: 'm1', size: '32M', lss: 0x11 });
+    const serial = server.summary.pool.serial;
+    // A link from this ESS to itself at 4 MiB/s: the 32 MiB copy takes about 8 s.
+    expect((await server.cli(['pprc', 'link', 'add', '--to', serial, '--id', 'self1'])).code).toBe(0);
+    expect((await server.cli(['pprc', 'link', 'fault', 'self1', '--bandwidth', '4M'])).code).toBe(0);
+    expect((await task('pprc-path', 'pp_path', '10', serial, '11', '--links', 'self1', '--skip')).code).toBe(0);
+    const saved = await task('pprc-establish', 'pp_est', '--pair', 'm0:m1', '--mode', 'COPY_ENTIRE');
+    expect(saved).toMatchObject({ code: 0, stdout: 'saved task pp_est: PPRC COPY_ENTIRE m0->m1\n' });
+    // Nothing is copying before it ran: 80.
+    expect((await ess('rsQueryComplete', '-m', '0.001', '-s', host, 'pp_est')).code).toBe(80);
+
+    const run = await ess('rsExecuteTask', '-s', host, 'pp_path', 'pp_est');
+    expect(run).toMatchObject({ code: 0, stdout: 'rsExecuteTask: task pp_path completed successfully\nrsExecuteTask: task pp_est completed successfully\n' });
+    // PP-37: established, and still DUPLEX_PENDING.
+    const pending = (await pprc.query('m0')) as { role: string; state: string; oosTracks: number };
+    expect(pending).toMatchObject({ role: 'source', state: 'DUPLEX_PENDING' });
+    expect(pending.oosTracks).toBeGreaterThan(0);
+    const q0 = await ess('rsQuery', '-q', m0.volumeId, '-s', host);
+    expect(q0.code).toBe(0);
+    expect(q0.stdout.trim().split('\n')[1]).toMatch(/^State=source, status=not_suspended, FlashCopy_state=none, /);
+    const q1 = await ess('rsQuery', '-q', m1.volumeId, '-s', host);
+    expect(q1.stdout.trim().split('\n')[1]).toMatch(/^State=target, status=not_suspended, FlashCopy_state=none, /);
+
+    // PP-36: rsQueryComplete (threshold 100 %) waits, checking every 60 ms, until the pair is DUPLEX.
+    const done = await ess('rsQueryComplete', '-m', '0.001', '-s', host, 'pp_est');
+    expect(done.code).toBe(0);
+    const lines = done.stdout.trim().split('\n');
+    expect(lines.length).toBeGreaterThan(1);
+    expect(lines[0]).toMatch(/^rsQueryComplete: task pp_est ([0-9]|[1-9][0-9])(\.[0-9]+)?% complete$/);
+    expect(lines.at(-1)).toBe('rsQueryComplete: task pp_est 100% complete');
+    expect(await pprc.query('m0')).toMatchObject({ role: 'source', state: 'DUPLEX', oosTracks: 0 });
+    // Already completed: 80.
+    const after = await ess('rsQueryComplete', '-m', '0.001', '-s', host, 'pp_est');
+    expect(after.code).toBe(80);
+    expect(after.stderr).toContain('rsQueryComplete: task pp_est is not running or has already completed');
+    // The pair's path task again: "do not establish paths if they already exist" is success, not executed.
+    expect((await ess('rsExecuteTask', '-s', host, 'pp_path')).code).toBe(0);
+    // Suspend scheduled with the target storage server (here the same one), then freeze / release of LSS 10.
+    expect((await task('pprc-suspend', 'pp_sus', '--pair', 'm0:m1', '--from', 'target')).stdout).toBe('saved task pp_sus: PPRC suspend (scheduled with the target storage server) m0->m1\n');
+    expect((await task('pprc-freeze', 'pp_frz', '10')).stdout).toBe('saved task pp_frz: PPRC freeze LSS 10\n');
+    expect((await task('pprc-release', 'pp_rel', '10')).code).toBe(0);
+    const badPair = await task('pprc-establish', 'pp_bad', '--pair', 'm0');
+    expect(badPair.code).toBe(1);
+    expect(badPair.stderr).toContain('INVALID_ARGUMENT');
+    expect((await ess('rsExecuteTask', '-s', host, 'pp_sus', 'pp_frz', 'pp_rel')).code).toBe(0);
+    expect((await ess('rsQuery', '-q', m0.volumeId, '-s', host)).stdout).toContain('State=source, status=suspended');
+    expect((await ess('rsQuery', '-q', m1.volumeId, '-s', host)).stdout).toContain('State=target, status=suspended');
+    // End the pair through a terminate task: both volumes simplex.
+    expect((await task('pprc-terminate', 'pp_term', '--pair', 'm0:m1')).code).toBe(0);
+    expect((await ess('rsExecuteTask', '-s', host, 'pp_term')).code).toBe(0);
+    expect((await ess('rsQuery', '-q', m1.volumeId, '-s', host)).stdout).toContain('State=simplex, status=not_suspended');
+    expect((await ess('rsQuery', '-q', m0.volumeId, '-s', host)).stdout).toContain('State=simplex, status=not_suspended');
   });
 
   it('FC-23 over the CLI: a group into a group is TASK_GROUP_NESTED; a grouped task cannot be changed until ungrouped; a group runs through rsExecuteTask', async () => {

@@ -15,4 +15,20 @@ export {
 } from './task-manager.js';
 export { OperationKinds, type OperationKind, type TaskContext, type TaskProgress } from './operation-kinds.js';
 export { flashcopyEstablish, flashcopyWithdraw, type FlashCopyEstablishParams, type FlashCopyWithdrawParams } from './flashcopy-operations.js';
+export {
+  parseCopyMode,
+  pprcEstablish,
+  pprcFreeze,
+  pprcPath,
+  pprcRelease,
+  pprcSuspend,
+  pprcTerminate,
+  withPprcKinds,
+  type PprcEstablishParams,
+  type PprcLssParams,
+  type PprcPairSpec,
+  type PprcPairsParams,
+  type PprcPathParams,
+  type PprcPathSpec,
+} from './pprc-kinds.js';
 export { resetCopyServices, type CopyServices } from './reset.js';
