@@ -5,13 +5,16 @@
  * block twice), on a prefilled volume, so most writes are the first touch of
  * their grain:
  *   - lunrig, the source LUN alone (plain);
- *   - lunrig, the source of a fresh NOCOPY FlashCopy, 64 KiB and 4 KiB grains;
+ *   - lunrig, the source of a fresh NOCOPY FlashCopy, 64 KiB and 4 KiB grains, on two servers:
+ *     grain copies inside the I/O workers (the default) and through the Volumes
+ *     (LUNRIG_FC_WORKER_COPY=0; "copy through Volumes" rows, left out with LUNRIG_FC_NBD_VOLUME_COPY=0);
  *   - nbdkit --filter=cow file, cow-block-size 64 KiB and 4 KiB, fresh overlay.
  * Each variant runs `reps` times (fresh relationship / fresh nbdkit each time);
  * the rows are medians. Needs fio, nbdkit, nbdcopy, nbdinfo and a build (dist/).
  *
  *   npx tsx bench/flashcopy-nbd.bench.ts
- *   env: LUNRIG_FC_NBD_MIB (volume, default 1024), LUNRIG_FC_NBD_IO_MIB (written per run, default 32), LUNRIG_FC_NBD_REPS (default 5)
+ *   env: LUNRIG_FC_NBD_MIB (volume, default 1024), LUNRIG_FC_NBD_IO_MIB (written per run, default 32), LUNRIG_FC_NBD_REPS (default 5),
+ *        LUNRIG_FC_NBD_VOLUME_COPY=0 (no second server)
  */
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -107,27 +110,37 @@ export async function runNbd(): Promise<BenchRow[]> {
     const prefill = path.join(dir, 'prefill.img');
     await prefillFile(prefill, size);
 
-    // lunrig serve: the source LUN plain, then with a fresh NOCOPY relationship per run.
-    const socket = path.join(dir, 'lunrig.sock');
-    const serve = spawnTracked('lunrig', process.execPath, [MAIN, 'serve', '--json', '--data', path.join(dir, 'pool'), '--control', '127.0.0.1:0', '--nbd', 'none', '--nbd-socket', socket]);
+    // lunrig serve: the source LUN plain, then with a fresh NOCOPY relationship per run. Two
+    // servers: grain copies inside the I/O workers (the default) and, for comparison, through
+    // the Volumes (LUNRIG_FC_WORKER_COPY=0); LUNRIG_FC_NBD_VOLUME_COPY=0 leaves the second out.
+    const variants = [{ tag: 'a', label: '', env: {} as NodeJS.ProcessEnv }];
+    if (process.env.LUNRIG_FC_NBD_VOLUME_COPY !== '0') variants.push({ tag: 'b', label: ', copy through Volumes', env: { LUNRIG_FC_WORKER_COPY: '0' } });
+    const servers: { label: string; lunrig: (grain: string | null, rep: number) => Promise<void>; stop: () => Promise<void> }[] = [];
     try {
-      const summary = await new Promise<{ control: string }>((resolve, reject) => {
-        createInterface({ input: serve.child.stdout! }).on('line', (line) => {
-          if (line.startsWith('{')) resolve(JSON.parse(line) as { control: string });
+      for (const v of variants) {
+        const socket = path.join(dir, `lunrig-${v.tag}.sock`);
+        const serve = spawnTracked(`lunrig-${v.tag}`, process.execPath, [MAIN, 'serve', '--json', '--data', path.join(dir, `pool-${v.tag}`), '--control', '127.0.0.1:0', '--nbd', 'none', '--nbd-socket', socket], {
+          env: { ...process.env, ...v.env },
         });
-        void serve.exited.then(() => reject(new Error(`lunrig serve exited: ${serve.output()}`)));
-      });
-      const control = new ControlClient(summary.control);
-      await control.createLun({ name: 'src', size, lss: 0x10 });
-      await control.createLun({ name: 'tgt', size, lss: 0x10 });
-      const uri = nbdUnixUri('src', socket);
-      await run('nbdcopy', ['--flush', prefill, uri]);
-      const lunrig = async (grain: string | null, rep: number): Promise<void> => {
-        if (grain === null) return add('lunrig, plain LUN', await fioWrites(uri, ioBytes, 1000 + rep, out));
-        await control.request('POST', '/v1/flashcopy', { source: 'src', target: 'tgt', mode: 'nocopy', grainSize: grain });
-        add(`lunrig, NOCOPY source, ${grain} grains`, await fioWrites(uri, ioBytes, 1000 + rep, out));
-        await control.request('DELETE', '/v1/flashcopy/volumes/src');
-      };
+        servers.push({ label: v.label, lunrig: async () => undefined, stop: () => stopTracked(serve) });
+        const summary = await new Promise<{ control: string }>((resolve, reject) => {
+          createInterface({ input: serve.child.stdout! }).on('line', (line) => {
+            if (line.startsWith('{')) resolve(JSON.parse(line) as { control: string });
+          });
+          void serve.exited.then(() => reject(new Error(`lunrig serve exited: ${serve.output()}`)));
+        });
+        const control = new ControlClient(summary.control);
+        await control.createLun({ name: 'src', size, lss: 0x10 });
+        await control.createLun({ name: 'tgt', size, lss: 0x10 });
+        const uri = nbdUnixUri('src', socket);
+        await run('nbdcopy', ['--flush', prefill, uri]);
+        servers[servers.length - 1]!.lunrig = async (grain, rep) => {
+          if (grain === null) return add(`lunrig, plain LUN${v.label}`, await fioWrites(uri, ioBytes, 1000 + rep, out));
+          await control.request('POST', '/v1/flashcopy', { source: 'src', target: 'tgt', mode: 'nocopy', grainSize: grain });
+          add(`lunrig, NOCOPY source, ${grain} grains${v.label}`, await fioWrites(uri, ioBytes, 1000 + rep, out));
+          await control.request('DELETE', '/v1/flashcopy/volumes/src');
+        };
+      }
       // nbdkit's cow filter: a fresh overlay (a fresh process) per run.
       const nbdkit = async (block: number, rep: number): Promise<void> => {
         const file = path.join(dir, 'nbdkit.img');
@@ -143,16 +156,18 @@ export async function runNbd(): Promise<BenchRow[]> {
           await rm(file, { force: true });
         }
       };
-      // Interleaved, so a load change on the machine hits every variant alike.
+      // Interleaved, so a load change on the machine hits every variant alike (the two servers
+      // take turns going first). The plain LUN runs on the first server only.
       for (let rep = 0; rep < reps; rep++) {
+        const order = rep % 2 === 0 ? servers : [...servers].reverse();
         await nbdkit(64 * 1024, rep);
-        await lunrig(null, rep);
-        await lunrig('64K', rep);
+        await servers[0]!.lunrig(null, rep);
+        for (const sv of order) await sv.lunrig('64K', rep);
         await nbdkit(4096, rep);
-        await lunrig('4K', rep);
+        for (const sv of order) await sv.lunrig('4K', rep);
       }
     } finally {
-      await stopTracked(serve);
+      for (const sv of servers) await sv.stop();
     }
   } finally {
     await rm(dir, { recursive: true, force: true });

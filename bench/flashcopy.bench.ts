@@ -7,6 +7,8 @@
  *  - first touches only (each 4 KiB write at QD16 hits a grain nobody wrote since T0, 64 KiB grains)
  *    against the same writes with no relationship, under both copy-on-write durabilities
  *    ('process', the default, and 'power'; src/copy/flashcopy/README.md "Durability of copy-on-write");
+ *  - the NOCOPY rows twice, interleaved: grain copies inside the I/O workers (OP_COPY, the default)
+ *    and through the Volumes ("copy through Volumes", workerCopy: false);
  *  - background copy throughput of a prefilled source, piscina bulk copier and Volume copier;
  *  - over NBD, against nbdkit's cow filter in the same run (bench/flashcopy-nbd.bench.ts; skipped
  *    with LUNRIG_BENCH_NBD=0 or when fio/nbdkit/nbdcopy/nbdinfo are missing).
@@ -150,28 +152,41 @@ export async function run(): Promise<BenchRow[]> {
     const plain = await randomWrites(source, bytes, seconds, 1);
     rows.push({ group: 'flashcopy', name: '4k randwrite: plain LUN', value: plain.iops, unit: 'IOPS', note });
     rows.push({ group: 'flashcopy', name: '4k randwrite p99: plain LUN', value: plain.p99, unit: 'ms' });
-    for (const grain of ['4K', '64K']) {
-      await fc.establish('w-s', 'w-t', { mode: 'nocopy', grainSize: grain });
-      const r = await randomWrites(source, bytes, seconds, 2);
-      rows.push({ group: 'flashcopy', name: `4k randwrite: NOCOPY source, ${grain} grains`, value: r.iops, unit: 'IOPS', note });
-      rows.push({ group: 'flashcopy', name: `4k randwrite p99: NOCOPY source, ${grain} grains`, value: r.p99, unit: 'ms' });
-      await fc.withdraw('w-s');
-    }
     await fc.close();
+    // Grain copies inside the I/O workers (the default) and, for comparison, through the Volumes.
+    for (const grain of ['4K', '64K']) {
+      for (const [workerCopy, label] of [[true, ''], [false, ', copy through Volumes']] as const) {
+        fc = await FlashCopyManager.open(pool, { workerCopy });
+        await fc.establish('w-s', 'w-t', { mode: 'nocopy', grainSize: grain });
+        const r = await randomWrites(source, bytes, seconds, 2);
+        rows.push({ group: 'flashcopy', name: `4k randwrite: NOCOPY source, ${grain} grains${label}`, value: r.iops, unit: 'IOPS', note });
+        rows.push({ group: 'flashcopy', name: `4k randwrite p99: NOCOPY source, ${grain} grains${label}`, value: r.p99, unit: 'ms' });
+        await fc.withdraw('w-s');
+        await fc.close();
+      }
+    }
 
     // First touches only: plain, then NOCOPY under each durability, interleaved over three rounds.
     const grainSize = 64 * 1024;
     const grains = bytes / grainSize;
     const ft = new Map<string, Array<{ iops: number; p99: number }>>();
     const record = (label: string, r: { iops: number; p99: number }): void => void ft.set(label, [...(ft.get(label) ?? []), r]);
+    // Grain copies inside the I/O workers (OP_COPY, the default) against the same copies through the
+    // Volumes (read to this thread, write back through a worker), interleaved in the same rounds.
+    const copyPaths = [
+      { workerCopy: true, label: '' },
+      { workerCopy: false, label: ', copy through Volumes' },
+    ];
     for (let round = 0; round < 3; round++) {
       record('plain LUN', await distinctGrainWrites(source, grains, grainSize, 10 + round));
       for (const durability of ['process', 'power'] as CowDurability[]) {
-        fc = await FlashCopyManager.open(pool, { cowDurability: durability });
-        await fc.establish('w-s', 'w-t', { mode: 'nocopy', grainSize });
-        record(`NOCOPY source, 64K grains, '${durability}' durability`, await distinctGrainWrites(source, grains, grainSize, 20 + round));
-        await fc.withdraw('w-s');
-        await fc.close();
+        for (const { workerCopy, label } of round % 2 === 0 ? copyPaths : [...copyPaths].reverse()) {
+          fc = await FlashCopyManager.open(pool, { cowDurability: durability, workerCopy });
+          await fc.establish('w-s', 'w-t', { mode: 'nocopy', grainSize });
+          record(`NOCOPY source, 64K grains, '${durability}' durability${label}`, await distinctGrainWrites(source, grains, grainSize, 20 + round));
+          await fc.withdraw('w-s');
+          await fc.close();
+        }
       }
     }
     const ftNote = `QD${DEPTH}, one write into each of ${grains} grains, median of 3 interleaved rounds`;

@@ -122,6 +122,30 @@ Napi::Value PreadNowait(const Napi::CallbackInfo& info) {
   }
   return Napi::Number::New(info.Env(), static_cast<double>(n));
 }
+
+// copy_file_range(2): copies up to `length` bytes from fdIn at offsetIn to
+// fdOut at offsetOut inside the kernel (no user-space buffer; on ext4 a
+// page-cache to page-cache copy). Returns the bytes copied (short counts are
+// possible, 0 at the input's end), or -1 when this kernel or filesystem pair
+// cannot do it (ENOSYS, EXDEV, EOPNOTSUPP, EINVAL for unsupported files):
+// the caller then copies through a buffer. Other errors throw.
+Napi::Value CopyFileRange(const Napi::CallbackInfo& info) {
+  const int fdIn = fdArg(info);
+  const auto offsetIn = static_cast<off_t>(args::integer(info, 1, "offsetIn"));
+  const int fdOut = static_cast<int>(args::integer(info, 2, "fdOut", 2147483647.0));
+  const auto offsetOut = static_cast<off_t>(args::integer(info, 3, "offsetOut"));
+  const auto length = static_cast<size_t>(args::integer(info, 4, "length"));
+  loff_t in = offsetIn;
+  loff_t out = offsetOut;
+  ssize_t n;
+  do n = ::copy_file_range(fdIn, &in, fdOut, &out, length, 0);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    if (errno == ENOSYS || errno == EXDEV || errno == EOPNOTSUPP || errno == EINVAL) return Napi::Number::New(info.Env(), -1);
+    throwErrno(info.Env(), errno, "copy_file_range");
+  }
+  return Napi::Number::New(info.Env(), static_cast<double>(n));
+}
 #else
 // Elsewhere the module still loads; the store sees ENOSYS and can degrade.
 Napi::Value Unsupported(const Napi::CallbackInfo& info) { throwErrno(info.Env(), ENOSYS, "fallocate"); }
@@ -131,6 +155,7 @@ Napi::Value SeekData(const Napi::CallbackInfo& info) { return Unsupported(info);
 Napi::Value SeekHole(const Napi::CallbackInfo& info) { return Unsupported(info); }
 Napi::Value Fdatasync(const Napi::CallbackInfo& info) { return Unsupported(info); }
 Napi::Value PreadNowait(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), -1); }
+Napi::Value CopyFileRange(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), -1); }
 #endif
 
 }  // namespace
@@ -142,6 +167,7 @@ void Register(Napi::Env env, Napi::Object exports) {
   exports.Set("seekHole", Napi::Function::New(env, SeekHole, "seekHole"));
   exports.Set("fdatasync", Napi::Function::New(env, Fdatasync, "fdatasync"));
   exports.Set("preadNowait", Napi::Function::New(env, PreadNowait, "preadNowait"));
+  exports.Set("copyFileRange", Napi::Function::New(env, CopyFileRange, "copyFileRange"));
 }
 
 }  // namespace lunrig::syscalls

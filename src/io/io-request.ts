@@ -8,6 +8,10 @@ export type RequestDone = (err: LunrigError | undefined, result: number) => void
 export class IoRequest {
   /** Worker the request was queued on (-1 until dispatched). */
   worker = -1;
+  /** OP_COPY: the LUN copied from (`backend` is the LUN written). */
+  source: WorkerLunBackend | undefined = undefined;
+  /** OP_COPY: offset in `source`. */
+  sourceOffset = 0;
 
   constructor(
     readonly backend: WorkerLunBackend | undefined,

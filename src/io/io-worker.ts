@@ -18,6 +18,7 @@ import {
   D_FLAGS,
   D_LUN,
   D_OP,
+  D_SRC_LUN,
   D_STATUS,
   DESC_BYTES,
   DESC_F64S,
@@ -29,9 +30,11 @@ import {
   F_LENGTH,
   F_OFFSET,
   F_RESULT,
+  F_SRC_OFFSET,
   FLAG_FUA,
   FLAG_NO_HOLE,
   OP_BLOCK_STATUS,
+  OP_COPY,
   OP_EXIT,
   OP_FLUSH,
   OP_NAMES,
@@ -51,7 +54,7 @@ import {
   type ControlMessage,
   type WorkerInit,
 } from './protocol.js';
-import { blockStatusSync, fdatasyncSync, readSync, writeSync, zeroSync, type SegmentedFile } from './segmented-file.js';
+import { blockStatusSync, copyRangeSync, fdatasyncSync, readSync, writeSync, zeroSync, type SegmentedFile } from './segmented-file.js';
 import { encodeError } from './wire-error.js';
 
 interface Lun extends SegmentedFile {
@@ -103,8 +106,8 @@ function drainControl(): void {
   }
 }
 
-function lunOf(desc: number): Lun {
-  const id = di[desc * DESC_INTS + D_LUN]!;
+function lunOf(desc: number, field = D_LUN): Lun {
+  const id = di[desc * DESC_INTS + field]!;
   let lun = luns.get(id);
   if (!lun) {
     drainControl();
@@ -163,6 +166,16 @@ function run(desc: number, op: number): boolean {
         const touched = fua ? (fd: number): void => void fds.push(fd) : undefined;
         if (op === OP_WRITE) writeSync(lun, offset, arena, df[fb + F_DATA]!, length, touched);
         else zeroSync(lun, offset, length, op === OP_WRITE_ZEROES && (flags & FLAG_NO_HOLE) !== 0 ? 'allocate' : 'punch', touched);
+        if (!fua) return true;
+        hold(desc, fds);
+        return false;
+      }
+      case OP_COPY: {
+        if (lun.readOnly) throw readOnlyError();
+        const from = lunOf(desc, D_SRC_LUN);
+        const fua = (flags & FLAG_FUA) !== 0;
+        const fds: number[] = [];
+        copyRangeSync(from, df[fb + F_SRC_OFFSET]!, lun, offset, length, fua ? { touched: (fd) => void fds.push(fd) } : {});
         if (!fua) return true;
         hold(desc, fds);
         return false;

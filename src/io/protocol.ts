@@ -57,6 +57,8 @@ export const D_FLAGS = 2;
 export const D_STATUS = 3;
 /** Length in bytes of the UTF-8 JSON error record in the error area. */
 export const D_ERROR_LEN = 4;
+/** OP_COPY: handle of the LUN copied from (D_LUN is the LUN written). */
+export const D_SRC_LUN = 5;
 /** Float64 view indices (record base = d * DESC_F64S). */
 export const F_OFFSET = 3;
 export const F_LENGTH = 4;
@@ -66,8 +68,10 @@ export const F_DATA = 5;
 export const F_DATA_CAPACITY = 6;
 /** Op-specific result: blockStatus extent count. */
 export const F_RESULT = 7;
+/** OP_COPY: offset in the source LUN (F_OFFSET is the offset written in D_LUN). */
+export const F_SRC_OFFSET = 8;
 /** Error area: bytes [ERROR_AREA_START, DESC_BYTES) of the record. */
-export const ERROR_AREA_START = 64;
+export const ERROR_AREA_START = 72;
 export const ERROR_AREA_BYTES = DESC_BYTES - ERROR_AREA_START;
 
 export const OP_READ = 1;
@@ -78,6 +82,13 @@ export const OP_FLUSH = 5;
 export const OP_BLOCK_STATUS = 6;
 /** Ends the worker loop; the worker then exits. */
 export const OP_EXIT = 7;
+/**
+ * Copies F_LENGTH bytes from LUN D_SRC_LUN at F_SRC_OFFSET to LUN D_LUN at
+ * F_OFFSET on the worker (copy_file_range where the kernel can, else through a
+ * worker-local buffer); source holes become holes. A write to D_LUN: FLAG_FUA
+ * holds it for the batch's group commit like a FUA write.
+ */
+export const OP_COPY = 8;
 
 export const OP_NAMES: Readonly<Record<number, string>> = {
   [OP_READ]: 'read',
@@ -87,6 +98,7 @@ export const OP_NAMES: Readonly<Record<number, string>> = {
   [OP_FLUSH]: 'flush',
   [OP_BLOCK_STATUS]: 'blockStatus',
   [OP_EXIT]: 'exit',
+  [OP_COPY]: 'copy',
 };
 
 export const FLAG_FUA = 1;

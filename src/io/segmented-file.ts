@@ -139,6 +139,110 @@ export function zeroSync(file: SegmentedFile, offset: number, length: number, mo
   });
 }
 
+/** Where a segment piece of [offset, offset + length) is: fd, offset in that file, bytes up to the segment's end. */
+function locate(file: SegmentedFile, pos: number): { fd: number; within: number; room: number } {
+  const segment = Math.floor(pos / file.segmentSize);
+  const within = pos - segment * file.segmentSize;
+  return { fd: segmentFd(file, segment), within, room: file.segmentSize - within };
+}
+
+/** Scratch buffer of the buffered copy path (one per thread: the callers are synchronous). */
+const COPY_CHUNK = 1024 * 1024;
+let copyScratch: Uint8Array | undefined;
+
+export interface CopyRangeOptions {
+  /** Hears each fd written (for FUA group commit). */
+  touched?: (fd: number) => void;
+  /** Use copy_file_range(2) when the addon has it (default true; false: always through a buffer). */
+  kernelCopy?: boolean;
+}
+
+export interface CopyRangeStats {
+  /** Bytes moved by copy_file_range. */
+  kernelBytes: number;
+  /** Bytes moved through the buffer. */
+  bufferedBytes: number;
+  /** Bytes of source holes made holes (or zeros) on the target. */
+  holeBytes: number;
+}
+
+/**
+ * Copies [srcOffset, srcOffset + length) of `src` to [dstOffset, …) of `dst`,
+ * split at both files' segment boundaries. Each piece: a source hole (no data
+ * per SEEK_DATA) is punched on the target (zeros written where punching is not
+ * possible); otherwise copy_file_range(2) copies it in the kernel, falling back
+ * to pread/pwrite through a buffer where the kernel or filesystem cannot (or
+ * without the addon, where an all-zero chunk is zeroed like a hole). Bytes past
+ * a source segment file's end copy as zeros, as readSync reads them.
+ */
+export function copyRangeSync(
+  src: SegmentedFile,
+  srcOffset: number,
+  dst: SegmentedFile,
+  dstOffset: number,
+  length: number,
+  options: CopyRangeOptions = {},
+): CopyRangeStats {
+  const sys = native.syscalls;
+  const kernel = options.kernelCopy !== false ? sys?.copyFileRange : undefined;
+  const stats: CopyRangeStats = { kernelBytes: 0, bufferedBytes: 0, holeBytes: 0 };
+  let done = 0;
+  while (done < length) {
+    const from = locate(src, srcOffset + done);
+    const to = locate(dst, dstOffset + done);
+    const n = Math.min(length - done, from.room, to.room);
+    options.touched?.(to.fd);
+    if (sys) {
+      const data = sys.seekData(from.fd, from.within);
+      if (data < 0 || data >= from.within + n) {
+        zeroSync(dst, dstOffset + done, n, 'punch');
+        stats.holeBytes += n;
+        done += n;
+        continue;
+      }
+    }
+    let copied = 0;
+    if (kernel) {
+      while (copied < n) {
+        const r = kernel(from.fd, from.within + copied, to.fd, to.within + copied, n - copied);
+        if (r < 0) break; // not possible here: the buffer does the rest
+        if (r === 0) {
+          // Source file ends inside the piece: the rest reads as zeros.
+          writeZerosSync(to.fd, to.within + copied, n - copied);
+          stats.holeBytes += n - copied;
+          copied = n;
+          break;
+        }
+        copied += r;
+        stats.kernelBytes += r;
+      }
+    }
+    while (copied < n) {
+      copyScratch ??= new Uint8Array(COPY_CHUNK);
+      const m = Math.min(copyScratch.length, n - copied);
+      readSync(src, srcOffset + done + copied, copyScratch, 0, m);
+      if (!sys && isZeroBytes(copyScratch, m)) {
+        zeroSync(dst, dstOffset + done + copied, m, 'punch');
+        stats.holeBytes += m;
+      } else {
+        writeAllSync(to.fd, copyScratch, 0, m, to.within + copied);
+        stats.bufferedBytes += m;
+      }
+      copied += m;
+    }
+    done += n;
+  }
+  return stats;
+}
+
+function isZeroBytes(data: Uint8Array, length: number): boolean {
+  const words = length >>> 3;
+  const view = new Float64Array(data.buffer, data.byteOffset, data.byteOffset % 8 === 0 ? words : 0);
+  for (let i = 0; i < view.length; i++) if (view[i] !== 0 || Object.is(view[i], -0)) return false;
+  for (let i = view.length * 8; i < length; i++) if (data[i] !== 0) return false;
+  return true;
+}
+
 export function fdatasyncSync(fd: number): void {
   const sys = native.syscalls;
   if (sys) sys.fdatasync(fd);

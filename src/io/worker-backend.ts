@@ -20,6 +20,7 @@ import {
   FLAG_FUA,
   FLAG_NO_HOLE,
   OP_BLOCK_STATUS,
+  OP_COPY,
   OP_FLUSH,
   OP_READ,
   OP_TRIM,
@@ -62,6 +63,11 @@ export class WorkerLunBackend implements LunBackend {
 
   get size(): number {
     return this.spec.size;
+  }
+
+  /** The segment files (paths) this backend serves. */
+  get segments(): readonly string[] {
+    return this.spec.segments;
   }
 
   /** The engine's slot arena: buffers from it pass read/write in place (see the header). */
@@ -172,6 +178,50 @@ export class WorkerLunBackend implements LunBackend {
   close(): Promise<void> {
     this.closing ??= this.shutdown();
     return this.closing;
+  }
+
+  /**
+   * Copies [sourceOffset, sourceOffset + length) of `source` (a LUN of the same
+   * engine) to [offset, offset + length) of this LUN in one worker request
+   * (OP_COPY): copy_file_range(2) where the kernel can, otherwise through a
+   * worker-local buffer; source holes become holes here. No byte crosses to
+   * this thread. A write to this LUN in every respect: read-only refused, FUA
+   * durable on completion (group commit with the batch's other FUA requests),
+   * otherwise durable at the next flush. Ordering as for read + write: it sees
+   * writes to `source` that resolved before it was issued.
+   */
+  copyFrom(source: WorkerLunBackend, sourceOffset: number, offset: number, length: number, fua: boolean): Promise<void> {
+    if (source.engine !== this.engine || !this.engine.owns(source)) {
+      return Promise.reject(new LunrigError('INVALID_ARGUMENT', 'copyFrom: the source LUN is not open in the same I/O engine'));
+    }
+    for (const [what, at, size] of [['source', sourceOffset, source.size], ['target', offset, this.size]] as const) {
+      if (!Number.isSafeInteger(at) || !Number.isSafeInteger(length) || at < 0 || length < 0 || at + length > size) {
+        return Promise.reject(new LunrigError('OUT_OF_RANGE', `copyFrom: ${what} range ${at}+${length} is outside [0, ${size})`));
+      }
+    }
+    if (length === 0) return fua ? this.flush() : Promise.resolve();
+    const refused = this.begin(true);
+    if (refused) return Promise.reject(refused);
+    const sourceRefused = source.begin(false);
+    if (sourceRefused) {
+      this.end();
+      return Promise.reject(sourceRefused);
+    }
+    return new Promise((resolve, reject) => {
+      const req = new IoRequest(this, OP_COPY, fua ? FLAG_FUA : 0, offset, length, undefined, (err) => {
+        this.end();
+        source.end();
+        if (err) return reject(this.failed(err));
+        source.st.reads++;
+        source.st.bytesRead += length;
+        this.st.writes++;
+        this.st.bytesWritten += length;
+        resolve();
+      });
+      req.source = source;
+      req.sourceOffset = sourceOffset;
+      this.engine.submit(req);
+    });
   }
 
   // ---- slot-level API (zero-copy for protocol servers) -------------------------------------

@@ -44,6 +44,7 @@ import {
   D_FLAGS,
   D_LUN,
   D_OP,
+  D_SRC_LUN,
   D_STATUS,
   DESC_BYTES,
   DESC_F64S,
@@ -54,6 +55,7 @@ import {
   F_LENGTH,
   F_OFFSET,
   F_RESULT,
+  F_SRC_OFFSET,
   OP_EXIT,
   ringViews,
   W_BATCHES,
@@ -138,6 +140,7 @@ function ceilPow2(n: number): number {
 }
 
 export class WorkerIoEngine extends EventEmitter implements IoEngine {
+  private static readonly byArena = new WeakMap<SlotArena, WorkerIoEngine>();
   readonly name = 'worker';
   readonly arena: SlotArena;
   private readonly control: SharedArrayBuffer;
@@ -199,6 +202,7 @@ export class WorkerIoEngine extends EventEmitter implements IoEngine {
     if (!Number.isSafeInteger(cachedReadMax) || cachedReadMax < 0) throw new LunrigError('INVALID_CONFIG', `cachedReadMax must be >= 0, got ${cachedReadMax}`);
     this.cachedReadMax = native.syscalls ? cachedReadMax : 0;
     this.arena = new SlotArena(options.slotClasses);
+    WorkerIoEngine.byArena.set(this.arena, this);
     this.control = new SharedArrayBuffer(controlInts(workers) * 4);
     this.ctl = new Int32Array(this.control);
     this.descriptors = new SharedArrayBuffer(maxInFlight * DESC_BYTES);
@@ -377,6 +381,22 @@ export class WorkerIoEngine extends EventEmitter implements IoEngine {
     if (this.state !== 'running') throw new LunrigError('CLOSED', 'I/O engine is closed');
   }
 
+  /** The engine whose slot arena `arena` is (a LUN's fastPath() names only its arena). */
+  static ofArena(arena: SlotArena): WorkerIoEngine | undefined {
+    return WorkerIoEngine.byArena.get(arena);
+  }
+
+  /** The open LUN backend over these segment files, if any. */
+  backendFor(segments: readonly string[]): WorkerLunBackend | undefined {
+    for (const b of this.backends) if (b.segments[0] === segments[0]) return b;
+    return undefined;
+  }
+
+  /** True when `backend` is one of this engine's open LUNs (OP_COPY needs both ends in one engine). */
+  owns(backend: WorkerLunBackend): boolean {
+    return this.backends.has(backend);
+  }
+
   /** @internal Sends a LUN registration or removal to every live worker. */
   postControl(message: ControlMessage): void {
     for (const w of this.workers) {
@@ -429,6 +449,8 @@ export class WorkerIoEngine extends EventEmitter implements IoEngine {
     df[fb + F_DATA] = slot ? slot.dataOffset : -1;
     df[fb + F_DATA_CAPACITY] = slot ? slot.capacity : 0;
     df[fb + F_RESULT] = 0;
+    di[ib + D_SRC_LUN] = req.source?.id ?? 0;
+    df[fb + F_SRC_OFFSET] = req.sourceOffset;
     this.requests[desc] = req;
     req.worker = w.index;
     w.outstanding++;

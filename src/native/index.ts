@@ -39,6 +39,8 @@ function fromAddon(a: RawAddon): NativeRoutines {
       seekHole: a.seekHole,
       fdatasync: a.fdatasync,
       preadNowait: a.preadNowait,
+      // Not in load-addon's EXPECTED list: an older build still loads, without it.
+      ...(typeof a.copyFileRange === 'function' && { copyFileRange: a.copyFileRange }),
     }),
   });
 }

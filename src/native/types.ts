@@ -45,6 +45,14 @@ export interface SyscallRoutines {
    * or the filesystem cannot tell. Never blocks on I/O.
    */
   preadNowait(fd: number, into: Uint8Array, offset: number): number;
+  /**
+   * copy_file_range(2) of up to `length` bytes, fdIn at offsetIn to fdOut at
+   * offsetOut, inside the kernel: bytes copied (short counts possible, 0 at
+   * the input's end), or -1 when the kernel or filesystem pair cannot (copy
+   * through a buffer instead). Optional: an addon built from older sources
+   * lacks it (feature-test before use).
+   */
+  copyFileRange?(fdIn: number, offsetIn: number, fdOut: number, offsetOut: number, length: number): number;
 }
 
 export interface NativeRoutines extends BitmapRoutines, ChecksumRoutines {

@@ -23,6 +23,7 @@ import type { GrainCommitter } from './grain-committer.js';
 import type { GrainGeometry, GrainSpan } from './grain-geometry.js';
 import type { GrainCopier } from './grain-copier.js';
 import { GrainLocks } from './grain-locks.js';
+import type { GrainMover } from './worker-grain-mover.js';
 
 export interface Batch {
   /** Grains locked for this batch (ascending). */
@@ -44,7 +45,14 @@ export class CowEngine {
     readonly source: Volume,
     /** Below the target layer: the target's own blocks. */
     readonly target: Volume,
+    /** Grain copies inside the I/O workers when both ends are plain worker-engine LUNs (worker-grain-mover.ts). */
+    private readonly mover?: GrainMover,
   ) {}
+
+  /** True when grain copies run inside the I/O workers (OP_COPY) rather than through the Volumes. */
+  get copiesInWorkers(): boolean {
+    return this.mover !== undefined;
+  }
 
   /** Copy-on-write for a source write, trim or write-zeroes about to touch [offset, offset + length). */
   async beforeSourceWrite(offset: number, length: number): Promise<void> {
@@ -58,8 +66,11 @@ export class CowEngine {
     const release = await this.locks.acquire(this.bitmaps.uncopiedIn(span), true);
     try {
       const todo = this.bitmaps.uncopiedIn(span);
-      await Promise.all(todo.map((g) => this.copyGrain(g)));
-      await this.committer.commit({ copied: todo, changed, flushTarget: true });
+      // 'power' with worker copies: each copy is FUA (fdatasynced in the worker's group commit
+      // with the batch), so the round needs no separate target flush before the bits.
+      const fua = this.mover !== undefined && this.committer.durability === 'power';
+      await Promise.all(todo.map((g) => this.copyGrain(g, fua)));
+      await this.committer.commit({ copied: todo, changed, flushTarget: !fua });
     } finally {
       release();
     }
@@ -109,10 +120,18 @@ export class CowEngine {
     }
   }
 
-  /** Write the T0 image of grain g (the source's current data: the caller holds the grain) onto the target. */
-  async copyGrain(grain: number): Promise<number> {
+  /**
+   * Write the T0 image of grain g (the source's current data: the caller holds the grain) onto the target;
+   * `fua`: durable when it resolves (worker copies only; the Volume path always needs the committer's flush).
+   */
+  async copyGrain(grain: number, fua = false): Promise<number> {
     const start = this.geometry.start(grain);
     const length = this.geometry.end(grain) - start;
+    if (this.mover) {
+      await this.mover.copy(start, length, fua);
+      return length;
+    }
+    if (fua) throw new LunrigError('INTERNAL', 'copyGrain: FUA copies need the worker path');
     const data = await this.source.read(start, length);
     // A grain of zeros (a hole, usually) stays a hole on the target.
     if (isZero(data)) await this.target.writeZeroes(start, length);

@@ -39,6 +39,7 @@ import { Relationship, type RelationshipInfo } from './relationship.js';
 import { transition, type FlashCopyState } from './state-machine.js';
 import { SourceLayer } from './source-layer.js';
 import { TargetLayer } from './target-layer.js';
+import { workerGrainMover } from './worker-grain-mover.js';
 import type { Volume } from '../../volume/volume.js';
 
 /** The part of a Pool FlashCopy uses. */
@@ -74,6 +75,12 @@ export interface FlashCopyManagerOptions {
    * (T0 survives power loss at any instant, at about a tenth of the write rate).
    */
   cowDurability?: CowDurability;
+  /**
+   * Copy-on-write grain copies inside the I/O workers (one OP_COPY per grain, copy_file_range)
+   * when source and target are plain LUNs of one worker engine; otherwise, or with false, through
+   * the Volumes. Default true (LUNRIG_FC_WORKER_COPY=0 turns it off, for comparisons).
+   */
+  workerCopy?: boolean;
 }
 
 export interface EstablishOptions {
@@ -483,7 +490,13 @@ export class FlashCopyManager extends EventEmitter<FlashCopyEvents> {
   private install(rel: Relationship, store: BitmapStore, tops: Tops): void {
     const s = this.pool.volume(rel.source);
     const t = this.pool.volume(rel.target);
-    const attached = rel.attach(store, tops.get(s)!, tops.get(t)!, this.options.cowDurability ?? 'process');
+    const sourceBelow = tops.get(s)!;
+    const targetBelow = tops.get(t)!;
+    const workerCopy = this.options.workerCopy ?? process.env['LUNRIG_FC_WORKER_COPY'] !== '0';
+    const mover = workerCopy
+      ? workerGrainMover(sourceBelow, targetBelow, () => ({ source: this.pool.lunBackendSpec(rel.source), target: this.pool.lunBackendSpec(rel.target) }))
+      : undefined;
+    const attached = rel.attach(store, sourceBelow, targetBelow, this.options.cowDurability ?? 'process', mover);
     tops.set(s, attached.source);
     tops.set(t, attached.target);
   }

@@ -9,6 +9,7 @@ import type { Clock } from '../../util/clock.js';
 import type { Volume } from '../../volume/volume.js';
 import type { BackgroundCopier } from './background-copier.js';
 import { CowEngine } from './cow-engine.js';
+import type { GrainMover } from './worker-grain-mover.js';
 import { GrainBitmaps } from './grain-bitmaps.js';
 import { GrainCommitter, type CowDurability } from './grain-committer.js';
 import { GrainGeometry } from './grain-geometry.js';
@@ -92,10 +93,10 @@ export class Relationship {
    * Wire the engine between the Volumes currently on top of the source and
    * target (called with both stacks held); the layers become the new tops.
    */
-  attach(store: BitmapStore, sourceBelow: Volume, targetBelow: Volume, durability: CowDurability = 'power'): Attached {
+  attach(store: BitmapStore, sourceBelow: Volume, targetBelow: Volume, durability: CowDurability = 'power', mover?: GrainMover): Attached {
     const bitmaps = new GrainBitmaps(store, this.geometry.grains);
     const committer = new GrainCommitter(bitmaps, () => targetBelow.flush(), durability);
-    const engine = new CowEngine(this.geometry, bitmaps, committer, sourceBelow, targetBelow);
+    const engine = new CowEngine(this.geometry, bitmaps, committer, sourceBelow, targetBelow, mover);
     this.attached = { store, bitmaps, engine, source: new SourceLayer(sourceBelow, engine), target: new TargetLayer(targetBelow, engine) };
     return this.attached;
   }

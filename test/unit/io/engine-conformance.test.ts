@@ -9,6 +9,7 @@ import { isLunrigError } from '../../../src/errors.js';
 import type { IoEngine, LunBackend, LunBackendSpec } from '../../../src/io/backend.js';
 import { FsIoEngine } from '../../../src/io/fs-engine.js';
 import { WorkerIoEngine } from '../../../src/io/worker-engine.js';
+import type { WorkerLunBackend } from '../../../src/io/worker-backend.js';
 import { makeLunSpec } from '../../helpers/lun-spec.js';
 import { pattern } from '../../helpers/patterns.js';
 import { seededRandom, testSeed } from '../../helpers/seeded-random.js';
@@ -263,6 +264,98 @@ describe.each(engines)('IoEngine conformance: $name', ({ name: engineName, start
     const syncs = engine.fdatasyncCount() - before;
     expect(syncs).toBeGreaterThanOrEqual(1);
     expect(syncs).toBeLessThan(32);
+  });
+
+  // OP_COPY: a worker-engine request (WorkerLunBackend.copyFrom); FsIoEngine has no such op
+  // (FlashCopy copies through its Volumes there), so the FsIoEngine case has nothing to check.
+  it.skipIf(engineName === 'FsIoEngine')('copies ranges between LUNs (OP_COPY) consistently with a model, across segment boundaries and holes', async () => {
+    const seed = testSeed(`io conformance copy ${engineName}`, 0xc0b1);
+    const rnd = seededRandom(seed);
+    const size = 4 * MiB + 12_345;
+    // Different segment sizes, so source and target pieces break at different offsets.
+    const { b: srcB } = await lun(size, { name: 'src' });
+    const { spec: dstSpec, b: dstB } = await lun(size, { name: 'dst', segmentSize: 768 * 1024 });
+    const src = srcB as WorkerLunBackend;
+    const dst = dstB as WorkerLunBackend;
+    // Source: data with holes between (every other 256 KiB stays a hole); target: old data everywhere.
+    const srcModel = Buffer.alloc(size);
+    for (let off = 0; off < size; off += 512 * 1024) {
+      const data = pattern(Math.min(256 * 1024, size - off), seed + off);
+      await src.write(off, data, false);
+      data.copy(srcModel, off);
+    }
+    const dstModel = pattern(size, seed ^ 0x5555);
+    await dst.write(0, dstModel, false);
+    for (let batch = 0; batch < 6; batch++) {
+      // Copies in flight together never overlap on the target (their order is not defined).
+      const taken: [number, number][] = [];
+      const ops: Promise<unknown>[] = [];
+      const effects: (() => void)[] = [];
+      for (let tries = 0; tries < 200 && ops.length < 32; tries++) {
+        const length = 1 + Math.floor(rnd() * (rnd() < 0.3 ? 1_500_000 : 70_000));
+        const from = Math.floor(rnd() * (size - length));
+        const to = rnd() < 0.5 ? from : Math.floor(rnd() * (size - length));
+        if (taken.some(([o, l]) => to < o + l && o < to + length)) continue;
+        taken.push([to, length]);
+        const expected = Buffer.from(srcModel.subarray(from, from + length));
+        ops.push(dst.copyFrom(src, from, to, length, rnd() < 0.2));
+        effects.push(() => expected.copy(dstModel, to));
+      }
+      await Promise.all(ops);
+      for (const apply of effects) apply();
+      expect(Buffer.from(await dst.read(0, size)).equals(dstModel), `batch ${batch} seed=${seed}`).toBe(true);
+    }
+    expect(fileContents(dstSpec).equals(dstModel), `seed=${seed}`).toBe(true);
+    expect(dst.stats()).toMatchObject({ inFlight: 0, errors: 0 });
+    // A copy of a source hole leaves a hole (no blocks written), unlike a copy of data.
+    const { spec: holeSpec, b: holeB } = await lun(2 * MiB, { name: 'holes' });
+    const holes = holeB as WorkerLunBackend;
+    const old = pattern(2 * MiB, 77);
+    await holes.write(0, old, false);
+    const full = allocatedBytes(holeSpec);
+    await holes.copyFrom(src, 256 * 1024, 0, 256 * 1024, false); // a hole of src (see the fill above)
+    expect(allocatedBytes(holeSpec)).toBe(full - 256 * 1024);
+    await holes.copyFrom(src, 0, MiB, 256 * 1024, false);
+    expect(allocatedBytes(holeSpec)).toBe(full - 256 * 1024);
+    const want = Buffer.from(old);
+    want.fill(0, 0, 256 * 1024);
+    srcModel.copy(want, MiB, 0, 256 * 1024);
+    expect(Buffer.from(await holes.read(0, 2 * MiB)).equals(want)).toBe(true);
+  });
+
+  it.skipIf(engineName === 'FsIoEngine')('OP_COPY: FUA takes part in the group commit; ranges, read-only and foreign LUNs are refused', async () => {
+    const { b: a } = await lun(2 * MiB, { name: 'a' });
+    const { b: t } = await lun(2 * MiB, { name: 't' });
+    const src = a as WorkerLunBackend;
+    const dst = t as WorkerLunBackend;
+    await src.write(0, pattern(2 * MiB, 3), false);
+    const before = engine.fdatasyncCount();
+    await dst.copyFrom(src, 0, 0, 64 * 1024, false);
+    expect(engine.fdatasyncCount()).toBe(before);
+    // 32 concurrent FUA copies: durable on completion, sharing few fdatasyncs.
+    await Promise.all(Array.from({ length: 32 }, (_, i) => dst.copyFrom(src, i * 65536, i * 65536, 65536, true)));
+    const syncs = engine.fdatasyncCount() - before;
+    expect(syncs).toBeGreaterThanOrEqual(1);
+    expect(syncs).toBeLessThan(32);
+    expect(Buffer.from(await dst.read(0, 2 * MiB)).equals(pattern(2 * MiB, 3))).toBe(true);
+    expect(src.stats()).toMatchObject({ reads: 33, bytesRead: 33 * 65536 });
+
+    await expectCode(dst.copyFrom(src, 2 * MiB - 10, 0, 20, false), 'OUT_OF_RANGE');
+    await expectCode(dst.copyFrom(src, 0, 2 * MiB - 10, 20, false), 'OUT_OF_RANGE');
+    const { b: ro } = await lun(MiB, { readOnly: true, name: 'ro' });
+    await expectCode((ro as WorkerLunBackend).copyFrom(src, 0, 0, 10, false), 'READ_ONLY');
+    const other = await WorkerIoEngine.start({ workers: 1 });
+    try {
+      const foreign = await other.openBackend(makeLunSpec(dir, 'foreign', MiB, SEGMENT));
+      await expectCode(dst.copyFrom(foreign, 0, 0, 10, false), 'INVALID_ARGUMENT');
+      await foreign.close();
+    } finally {
+      await other.close();
+    }
+    // A closed source refuses, and the target is left with nothing in flight.
+    await src.close();
+    await expectCode(dst.copyFrom(src, 0, 0, 10, false), 'INVALID_ARGUMENT');
+    expect(dst.stats().inFlight).toBe(0);
   });
 
   it('resize adopts new segments', async () => {

@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { IoEngine } from '../../../src/io/backend.js';
+import type { WorkerLunBackend as WorkerLunBackendType } from '../../../src/io/worker-backend.js';
 
 const MiB = 1024 * 1024;
 const saved = process.env.LUNRIG_NO_NATIVE;
@@ -50,5 +51,38 @@ describe.each(['worker', 'fs'] as const)('%s engine without the native addon', (
     await lun.flush();
     expect(engine.fdatasyncCount()).toBe(before + 2);
     await lun.close();
+  });
+
+  it.runIf(kind === 'worker')('OP_COPY copies through a buffer: across segment boundaries, zero chunks zeroed, FUA synced', async () => {
+    const { WorkerLunBackend } = await import('../../../src/io/worker-backend.js');
+    const make = (name: string, segmentSize: number, size: number): string[] =>
+      Array.from({ length: Math.ceil(size / segmentSize) }, (_, i) => {
+        const f = path.join(dir, `${name}.${i}`);
+        fs.writeFileSync(f, '');
+        fs.truncateSync(f, Math.min(segmentSize, size - i * segmentSize));
+        return f;
+      });
+    const size = 3 * MiB;
+    const src = await engine.open({ segments: make('csrc', MiB, size), segmentSize: MiB, size, readOnly: false });
+    const dst = await engine.open({ segments: make('cdst', 640 * 1024, size), segmentSize: 640 * 1024, size, readOnly: false });
+    expect(src).toBeInstanceOf(WorkerLunBackend);
+    const data = Buffer.alloc(size);
+    for (let i = 0; i < size; i++) data[i] = (i * 31 + (i >> 12)) & 0xff;
+    data.fill(0, MiB + 4096, 2 * MiB); // a zero run crossing nothing special
+    await src.write(0, data, false);
+    await dst.write(0, Buffer.alloc(size, 0xee), false);
+    const before = engine.fdatasyncCount();
+    // Crosses the source's boundaries at 1 and 2 MiB and the target's at 640 KiB multiples.
+    await (dst as WorkerLunBackendType).copyFrom(src as WorkerLunBackendType, 500_000, 300_000, 2 * MiB + 77, true);
+    expect(engine.fdatasyncCount()).toBeGreaterThan(before);
+    const want = Buffer.alloc(size, 0xee);
+    data.copy(want, 300_000, 500_000, 500_000 + 2 * MiB + 77);
+    expect(Buffer.from(await dst.read(0, size)).equals(want)).toBe(true);
+    // A range of zeros inside the source's zero run: zeroed on the target (write-zeroes fallback).
+    await (dst as WorkerLunBackendType).copyFrom(src as WorkerLunBackendType, MiB + 8192, 0, 64 * 1024, false);
+    want.fill(0, 0, 64 * 1024);
+    expect(Buffer.from(await dst.read(0, size)).equals(want)).toBe(true);
+    await src.close();
+    await dst.close();
   });
 });

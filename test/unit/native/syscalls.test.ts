@@ -134,6 +134,28 @@ describe.runIf(nativeAddon?.syscalls)('native syscalls', () => {
     expect((error as Error).message).toMatch(/^EBADF: .+, /);
   });
 
+  it.runIf(nativeAddon?.syscalls?.copyFileRange)('copyFileRange copies between files in the kernel, short at the end of the input', () => {
+    const copy = sys.copyFileRange!;
+    const data = Buffer.alloc(3 * 65536);
+    for (let i = 0; i < data.length; i++) data[i] = (i * 13 + (i >> 10)) & 0xff;
+    writeSync(fd, data, 0, data.length, 4096);
+    const out = openSync(join(dir, 'out.img'), 'w+');
+    try {
+      expect(copy(fd, 4096 + 100, out, 65536, 2 * 65536)).toBe(2 * 65536);
+      expect(readAt(out, 65536, 2 * 65536).equals(data.subarray(100, 100 + 2 * 65536))).toBe(true);
+      // The input ends 100 bytes into the last 200: a short count, then 0 at the end.
+      const end = 4096 + data.length;
+      expect(copy(fd, end - 100, out, 0, 200)).toBe(100);
+      expect(copy(fd, end, out, 0, 200)).toBe(0);
+      expect(copy(fd, 0, out, 0, 0)).toBe(0);
+      expect(() => copy(BAD_FD, 0, out, 0, 10)).toThrow(expect.objectContaining({ code: 'EBADF', syscall: 'copy_file_range' }) as Error);
+      expect(() => copy(fd, -1, out, 0, 10)).toThrow(RangeError);
+      expect(() => copy(fd, 0, out, 0, 1.5)).toThrow(RangeError);
+    } finally {
+      closeSync(out);
+    }
+  });
+
   it('rejects malformed arguments before making a syscall', () => {
     expect(() => sys.punchHole(-1, 0, 4096)).toThrow(RangeError);
     expect(() => sys.punchHole(fd, -1, 4096)).toThrow(RangeError);
