@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import { fromSystemError } from '../../errors.js';
 import { native } from '../../native/index.js';
 import { KIND_HOLE } from '../protocol.js';
-import { blockStatusSync, fdatasyncSync, readSync, writeSync, zeroSync, type SegmentedFile } from '../segmented-file.js';
+import { blockStatusSync, copyRangeSync, fdatasyncSync, readSync, zeroSync, type SegmentedFile } from '../segmented-file.js';
 
 /** The part of a LunBackendSpec a task needs (structured-clonable). */
 export interface FileSpec {
@@ -146,7 +146,6 @@ export function copyTask(src: FileSpec, dst: FileSpec, grainSize: number, grains
     ],
     ([from, to]) => {
       const result: CopyTaskResult = { grains: 0, bytesCopied: 0, bytesPunched: 0 };
-      const buffer = Buffer.allocUnsafe(RUN_BYTES);
       const touched = new Set<number>();
       const mark = (fd: number): void => void touched.add(fd);
       for (const run of runsOf(grains, grainSize, Math.min(from!.size, to!.size))) {
@@ -164,12 +163,8 @@ export function copyTask(src: FileSpec, dst: FileSpec, grainSize: number, grains
             result.bytesPunched += length;
             continue;
           }
-          for (let done = 0; done < length; ) {
-            const n = Math.min(buffer.length, length - done);
-            readSync(from!, offset + done, buffer, 0, n);
-            writeSync(to!, offset + done, buffer, 0, n, mark);
-            done += n;
-          }
+          // In the kernel (copy_file_range) where it can, through a buffer where not.
+          copyRangeSync(from!, offset, to!, offset, length, { touched: mark });
           result.bytesCopied += length;
         }
         result.grains += run.count;
