@@ -23,9 +23,11 @@
  *   --size SIZE     LUN size (default 1G)                         LUNRIG_PPRC_BENCH_SIZE
  *   --resync SIZE   data written while suspended (default 256M)   LUNRIG_PPRC_BENCH_RESYNC
  *   --dir DIR       where the pools go (os.tmpdir())
+ *   --main FILE     the lunrig CLI to serve with (default dist/cli/main.js; an older build for A/B)
  *   --no-save       print only: leave bench/results and README.md alone
  */
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -40,7 +42,7 @@ import { haveCommand, killAllChildren, spawnTracked, stopTracked, versionOf } fr
 import { machineLine, markdownTable, saveResults, updateReadme } from './lib/report.js';
 import type { BenchRow } from './report-types.js';
 
-const MAIN = path.resolve(import.meta.dirname, '../dist/cli/main.js');
+const DEFAULT_MAIN = path.resolve(import.meta.dirname, '../dist/cli/main.js');
 const MiB = 1024 * 1024;
 const WORKLOAD: Workload = { id: 'randwrite-4k-qd16', label: '4k randwrite QD16', rw: 'randwrite', bs: 4096, iodepth: 16, headline: 'iops' };
 
@@ -51,6 +53,8 @@ export interface PprcBenchOptions {
   size: number;
   resync: number;
   dir: string;
+  /** The lunrig CLI to serve with (default dist/cli/main.js; another build for A/B runs). */
+  main?: string;
   log?: (line: string) => void;
 }
 
@@ -68,20 +72,35 @@ export const TARGETS: Record<Exclude<Variant, 'unpaired'>, number> = { local: 0.
 export interface PprcBenchResult {
   options: PprcBenchOptions;
   runs: Map<Variant, FioResult[]>;
+  /** CPU time of the serving process(es) per I/O, in microseconds (primary + secondary server), per run. */
+  cpuPerIo: Map<Variant, number[]>;
   resync: Array<{ variant: 'local' | 'remote'; bytes: number; seconds: number }>;
   rows: BenchRow[];
 }
 
 interface Serve {
+  pid: number | undefined;
   control: string;
   socket: string;
   tcp: { host: string; port: number } | undefined;
   stop(): Promise<void>;
 }
 
-async function serve(name: string, dir: string, serial: string): Promise<Serve> {
+/** utime + stime of a process (all its threads: the I/O workers too), in seconds. */
+function cpuSeconds(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // USER_HZ is 100 on Linux
+  } catch {
+    return 0;
+  }
+}
+
+async function serve(main: string, name: string, dir: string, serial: string): Promise<Serve> {
   const socket = path.join(dir, `${name}.sock`);
-  const t = spawnTracked(name, process.execPath, [MAIN, 'serve', '--json', '--data', path.join(dir, name), '--serial', serial, '--control', '127.0.0.1:0', '--nbd', '127.0.0.1:0', '--nbd-socket', socket]);
+  const t = spawnTracked(name, process.execPath, [main, 'serve', '--json', '--data', path.join(dir, name), '--serial', serial, '--control', '127.0.0.1:0', '--nbd', '127.0.0.1:0', '--nbd-socket', socket]);
   const summary = await new Promise<{ control: string; services: Array<{ name: string; url: string }> }>((resolve, reject) => {
     createInterface({ input: t.child.stdout! }).on('line', (line) => {
       if (line.startsWith('{')) resolve(JSON.parse(line) as { control: string; services: Array<{ name: string; url: string }> });
@@ -90,6 +109,7 @@ async function serve(name: string, dir: string, serial: string): Promise<Serve> 
   });
   const tcpUrl = summary.services.find((s) => s.url.startsWith('nbd://'))?.url;
   return {
+    pid: t.child.pid,
     control: summary.control,
     socket,
     tcp: tcpUrl ? { host: new URL(tcpUrl).hostname, port: Number(new URL(tcpUrl).port) } : undefined,
@@ -123,7 +143,7 @@ export async function run(o: PprcBenchOptions): Promise<PprcBenchResult> {
   const dir = await mkdtemp(path.join(o.dir, 'lunrig-pprc-bench-'));
   const servers: Serve[] = [];
   try {
-    const [primary, secondary] = await Promise.all([serve('primary', dir, 'PRIM1'), serve('secondary', dir, 'SECD2')]);
+    const [primary, secondary] = await Promise.all([serve(o.main ?? DEFAULT_MAIN, 'primary', dir, 'PRIM1'), serve(o.main ?? DEFAULT_MAIN, 'secondary', dir, 'SECD2')]);
     servers.push(primary, secondary);
     const p = new ControlClient(primary.control, { timeoutMs: 600_000 });
     const s = new ControlClient(secondary.control);
@@ -143,12 +163,19 @@ export async function run(o: PprcBenchOptions): Promise<PprcBenchResult> {
 
     const out = path.join(dir, 'fio.json');
     const runs = new Map<Variant, FioResult[]>(VARIANTS.map((v) => [v, []]));
+    const cpuPerIo = new Map<Variant, number[]>(VARIANTS.map((v) => [v, []]));
+    const cpu = (): number => cpuSeconds(primary.pid) + cpuSeconds(secondary.pid);
     for (let rep = 0; rep < o.reps; rep++) {
       const order = VARIANTS.map((_, i) => VARIANTS[(i + rep) % VARIANTS.length]!);
       for (const v of order) {
+        // Server CPU over the whole fio run (ramp included), divided by every I/O it served (ramp estimated at the measured rate).
+        const cpu0 = cpu();
         const r = await runFio(WORKLOAD, { uri: nbdUnixUri(LUN[v], primary.socket), runtime: o.runtime, ramp: o.ramp, output: out, name: `pprc-${v}` });
+        const ios = r.totalIos * (1 + o.ramp / Math.max(o.runtime, 1e-9));
+        const perIo = ios > 0 ? ((cpu() - cpu0) / ios) * 1e6 : 0;
         runs.get(v)!.push(r);
-        log(`rep ${rep + 1}/${o.reps} ${v}: ${Math.round(r.iops)} IOPS, p99 ${(r.clatP99Ns / 1000).toFixed(0)} µs`);
+        cpuPerIo.get(v)!.push(perIo);
+        log(`rep ${rep + 1}/${o.reps} ${v}: ${Math.round(r.iops)} IOPS, p99 ${(r.clatP99Ns / 1000).toFixed(0)} µs, server CPU ${perIo.toFixed(1)} µs/IO`);
         if (v !== 'unpaired') {
           const q = await pprc.query(LUN[v]);
           if (q.state !== 'DUPLEX') throw new Error(`${LUN[v]} left DUPLEX during the run: ${q.state} (${String(q['suspendReason'])})`);
@@ -174,14 +201,14 @@ export async function run(o: PprcBenchOptions): Promise<PprcBenchResult> {
       resync.push({ variant: v, bytes, seconds: elapsed });
       log(`resync ${v}: ${formatSize(bytes)} in ${elapsed.toFixed(2)} s = ${(bytes / MiB / elapsed).toFixed(0)} MiB/s`);
     }
-    return { options: o, runs, resync, rows: rowsOf(o, runs, resync) };
+    return { options: o, runs, cpuPerIo, resync, rows: rowsOf(o, runs, cpuPerIo, resync) };
   } finally {
     for (const s of servers.reverse()) await s.stop().catch(() => undefined);
     await rm(dir, { recursive: true, force: true });
   }
 }
 
-function rowsOf(o: PprcBenchOptions, runs: Map<Variant, FioResult[]>, resync: PprcBenchResult['resync']): BenchRow[] {
+function rowsOf(o: PprcBenchOptions, runs: Map<Variant, FioResult[]>, cpuPerIo: Map<Variant, number[]>, resync: PprcBenchResult['resync']): BenchRow[] {
   const base = median(runs.get('unpaired')!.map((r) => r.iops));
   const rows: BenchRow[] = [];
   for (const v of VARIANTS) {
@@ -190,6 +217,7 @@ function rowsOf(o: PprcBenchOptions, runs: Map<Variant, FioResult[]>, resync: Pp
     const note = v === 'unpaired' ? `median of ${o.reps} x ${o.runtime} s` : `${(iops / base).toFixed(2)}x unpaired (target >= ${TARGETS[v].toFixed(2)})`;
     rows.push({ group: 'pprc 4k randwrite QD16', name: LABEL[v], value: Math.round(iops), unit: 'IOPS', note });
     rows.push({ group: 'pprc 4k randwrite QD16 p99', name: LABEL[v], value: Math.round(median(rs.map((r) => r.clatP99Ns)) / 1000), unit: 'µs' });
+    rows.push({ group: 'pprc 4k randwrite QD16 server CPU per I/O', name: LABEL[v], value: Number(median(cpuPerIo.get(v)!).toFixed(1)), unit: 'µs', note: 'primary + secondary server processes' });
   }
   for (const r of resync) {
     rows.push({ group: 'pprc resync (out-of-sync tracks)', name: r.variant === 'local' ? 'local secondary' : 'remote secondary', value: Number((r.bytes / MiB / r.seconds).toFixed(1)), unit: 'MiB/s', note: `${formatSize(r.bytes)} in ${r.seconds.toFixed(2)} s` });
@@ -220,6 +248,7 @@ function parseOptions(argv: string[]): PprcBenchOptions & { save: boolean } {
       size: { type: 'string' },
       resync: { type: 'string' },
       dir: { type: 'string' },
+      main: { type: 'string' },
       'no-save': { type: 'boolean' },
     },
   });
@@ -235,6 +264,7 @@ function parseOptions(argv: string[]): PprcBenchOptions & { save: boolean } {
     size: parseLunSize(values.size ?? env.LUNRIG_PPRC_BENCH_SIZE ?? '1G'),
     resync: parseLunSize(values.resync ?? env.LUNRIG_PPRC_BENCH_RESYNC ?? '256M'),
     dir: values.dir ?? os.tmpdir(),
+    ...(values.main !== undefined && { main: path.resolve(values.main) }),
     save: values['no-save'] !== true,
   };
 }

@@ -114,10 +114,10 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
     pprc = await PprcManager.open(pool, { ...pprcOptions, flashcopy, isOnline, heartbeat: { timeoutMs: heartbeatTimeoutMs ?? DEFAULT_HEARTBEAT_TIMEOUT_MS } });
     // Tasks run against the copy services (FlashCopy, PPRC and path kinds); runs a previous instance left unreported are marked lost (FC-25).
     tasks = await TaskManager.open(pool.dir, { context: { flashcopy, pprc }, kinds: withPprcKinds(defaultOperationKinds()) });
-    const secondaries = pprc.asSecondary().side;
+    const secondarySide = pprc.asSecondary();
     pprcService = await PprcService.open(pool, pprc, {
       ...(heartbeatTimeoutMs !== undefined && { heartbeatTimeoutMs }),
-      bound: () => [...secondaries.bound.values()].map((b) => ({ volume: b.volume, pairId: b.binding.pairId, criticalHeavy: b.binding.criticalHeavy === true, suspended: b.status.suspended })),
+      bound: () => secondarySide.secondaries(),
     });
     const control = { host: options.control?.host ?? DEFAULT_CONTROL_HOST, port: options.control?.port ?? DEFAULT_CONTROL_PORT };
     const nbd = options.nbd ?? DEFAULT_NBD_ENDPOINTS;

@@ -15,7 +15,9 @@
  * Lun), so validation, the read-only switch, closing, error mapping and
  * restack's drain are the same as on the generic path; only the buffers
  * differ. "Plain LUN" is checked per request (`FastExport.active`): with a
- * copy-service layer stacked, the generic path runs.
+ * copy-service layer stacked, the generic path runs, unless that one layer
+ * sits directly on the LUN and says it passes slots (`SlotPassingLayer`,
+ * e.g. the PPRC mirror layer).
  *
  * Slots are shared by every connection of every LUN on the engine. Waiting
  * for the I/O workers is fine (it always ends); waiting for a client is not.
@@ -33,6 +35,20 @@ import type { Volume } from '../volume/volume.js';
 import type { ByteQueue } from './byte-queue.js';
 import * as C from './constants.js';
 import { writeU64 } from './wire.js';
+
+/**
+ * A layer that keeps the fast path when it is the only one over the LUN:
+ * reads go to `below` with the caller's `into`, and a write's buffer is not
+ * used once the call settled (so the slot may be freed then).
+ */
+export interface SlotPassingLayer {
+  readonly passesSlots: true;
+  readonly below: Volume;
+}
+
+function passesSlots(v: Volume): v is Volume & SlotPassingLayer {
+  return (v as Partial<SlotPassingLayer>).passesSlots === true;
+}
 
 /** A Volume that can hand protocol servers its I/O engine's slot arena (store/lun.ts). */
 interface FastPathVolume {
@@ -86,9 +102,11 @@ export class FastExport {
     readonly budget: SlotBudget,
   ) {}
 
-  /** Checked per request: no copy-service layer is active, requests reach the LUN unchanged. */
+  /** Checked per request: no copy-service layer is active (or only one that passes slots), requests reach the LUN with the slot. */
   get active(): boolean {
-    return this.stack === undefined || this.stack.current === this.stack.base;
+    if (this.stack === undefined) return true;
+    const top = this.stack.current;
+    return top === this.stack.base || (passesSlots(top) && top.below === this.stack.base);
   }
 }
 

@@ -14,6 +14,8 @@
  * `set(records, { sync: false })` skips the fdatasync (the records are in the
  * file, so they survive a crash of this process, not of the machine) until
  * `sync()` or the next synced set; FlashCopy's 'process' durability uses it.
+ * `clear` appends "clear bits" records the same way (replayed in order with
+ * the sets): bits cleared without a checkpoint; PPRC's 'process' durability.
  * When the journal outgrows the bitmaps it is folded into a new checkpoint
  * (generation + 1) and truncated; records of an older generation are ignored
  * on replay, so a crash between the two steps is harmless. Replay stops at the
@@ -31,6 +33,11 @@ export interface BitmapSetRecord {
   bitmap: number;
   start: number;
   count: number;
+}
+
+/** A journal record: set (default) or clear a range. */
+interface JournalRecord extends BitmapSetRecord {
+  clear?: boolean;
 }
 
 export interface BitmapSetOptions {
@@ -52,6 +59,11 @@ export interface BitmapStore {
   set(records: readonly BitmapSetRecord[], options?: BitmapSetOptions): Promise<void>;
   /** Make every record written so far durable (fdatasync); a no-op when nothing is pending. */
   sync?(): Promise<void>;
+  /**
+   * Clear the ranges with journal records (no checkpoint), in order with the
+   * sets around them; resolves as `set` does, and only then are the bits clear in `bitmaps`.
+   */
+  clear?(records: readonly BitmapSetRecord[], options?: BitmapSetOptions): Promise<void>;
   /** Replace every bitmap at once, durably (clears bits, unlike `set`). */
   replace(next: readonly Uint8Array[]): Promise<void>;
   /** Finish queued work and release the files, keeping them. */
@@ -92,6 +104,11 @@ export class MemoryBitmapStore implements BitmapStore {
     for (const r of records) native.setRange(this.bitmaps[r.bitmap]!, r.start, r.count);
   }
 
+  async clear(records: readonly BitmapSetRecord[], _options?: BitmapSetOptions): Promise<void> {
+    checkRecords(this.bits, records);
+    for (const r of records) native.clearRange(this.bitmaps[r.bitmap]!, r.start, r.count);
+  }
+
   async replace(next: readonly Uint8Array[]): Promise<void> {
     checkReplacement(this.bits, next);
     next.forEach((b, i) => this.bitmaps[i]!.set(b));
@@ -107,6 +124,7 @@ export class MemoryBitmapStore implements BitmapStore {
 const RECORD_BYTES = 32;
 const RECORD_MAGIC = 0x4a52424c; // 'LBRJ' little-endian
 const OP_SET = 1;
+const OP_CLEAR = 2;
 const CKPT_MAGIC = 0x4b43424c; // 'LBCK'
 const CKPT_VERSION = 1;
 const TWO32 = 2 ** 32;
@@ -128,7 +146,7 @@ export interface BitmapJournalStats {
 }
 
 type Op =
-  | { kind: 'set'; records: readonly BitmapSetRecord[]; sync: boolean; done: Settle }
+  | { kind: 'set'; records: readonly JournalRecord[]; sync: boolean; done: Settle }
   | { kind: 'replace'; next: readonly Uint8Array[]; done: Settle }
   | { kind: 'checkpoint'; done: Settle };
 
@@ -197,6 +215,18 @@ export class BitmapJournal implements BitmapStore {
     }
     if (records.length === 0) return Promise.resolve();
     return this.enqueue((done) => ({ kind: 'set', records, sync: options.sync ?? true, done }));
+  }
+
+  /** Clear the ranges with journal records, in order with queued sets (see BitmapStore.clear). */
+  clear(records: readonly BitmapSetRecord[], options: BitmapSetOptions = {}): Promise<void> {
+    try {
+      checkRecords(this.bits, records);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    if (records.length === 0) return Promise.resolve();
+    const cleared: JournalRecord[] = records.map((r) => ({ bitmap: r.bitmap, start: r.start, count: r.count, clear: true }));
+    return this.enqueue((done) => ({ kind: 'set', records: cleared, sync: options.sync ?? true, done }));
   }
 
   /** fdatasync the records written with `{ sync: false }` (shares a round with queued sets). */
@@ -271,7 +301,7 @@ export class BitmapJournal implements BitmapStore {
     }
   }
 
-  private async append(records: readonly BitmapSetRecord[], sync: boolean): Promise<void> {
+  private async append(records: readonly JournalRecord[], sync: boolean): Promise<void> {
     if (records.length > 0) {
       const buf = Buffer.alloc(records.length * RECORD_BYTES);
       records.forEach((r, i) => encodeRecord(buf, i * RECORD_BYTES, this.generation, r));
@@ -288,7 +318,10 @@ export class BitmapJournal implements BitmapStore {
     }
     this.stats.commits++;
     this.stats.records += records.length;
-    for (const r of records) native.setRange(this.bitmaps[r.bitmap]!, r.start, r.count);
+    for (const r of records) {
+      if (r.clear) native.clearRange(this.bitmaps[r.bitmap]!, r.start, r.count);
+      else native.setRange(this.bitmaps[r.bitmap]!, r.start, r.count);
+    }
   }
 
   /** New generation: checkpoint first (atomic), then the now-stale journal goes. */
@@ -315,11 +348,11 @@ function takeSets(queue: Op[]): Op[] {
   return queue.splice(0, n);
 }
 
-function encodeRecord(buf: Buffer, at: number, generation: number, r: BitmapSetRecord): void {
+function encodeRecord(buf: Buffer, at: number, generation: number, r: JournalRecord): void {
   buf.writeUInt32LE(RECORD_MAGIC, at);
   buf.writeUInt32LE(generation, at + 4);
   buf.writeUInt16LE(r.bitmap, at + 8);
-  buf.writeUInt16LE(OP_SET, at + 10);
+  buf.writeUInt16LE(r.clear ? OP_CLEAR : OP_SET, at + 10);
   buf.writeUInt32LE(r.start % TWO32, at + 12);
   buf.writeUInt32LE(Math.floor(r.start / TWO32), at + 16);
   buf.writeUInt32LE(r.count % TWO32, at + 20);
@@ -327,15 +360,17 @@ function encodeRecord(buf: Buffer, at: number, generation: number, r: BitmapSetR
   buf.writeUInt32LE(native.crc32c(buf.subarray(at, at + 28)), at + 28);
 }
 
-type Decoded = { generation: number; record: BitmapSetRecord } | undefined;
+type Decoded = { generation: number; record: JournalRecord } | undefined;
 
 function decodeRecord(buf: Buffer, at: number): Decoded {
   if (buf.readUInt32LE(at) !== RECORD_MAGIC) return undefined;
   if (native.crc32c(buf.subarray(at, at + 28)) !== buf.readUInt32LE(at + 28)) return undefined;
-  if (buf.readUInt16LE(at + 10) !== OP_SET) return undefined;
+  const op = buf.readUInt16LE(at + 10);
+  if (op !== OP_SET && op !== OP_CLEAR) return undefined;
   return {
     generation: buf.readUInt32LE(at + 4),
     record: {
+      ...(op === OP_CLEAR && { clear: true }),
       bitmap: buf.readUInt16LE(at + 8),
       start: buf.readUInt32LE(at + 12) + buf.readUInt32LE(at + 16) * TWO32,
       count: buf.readUInt32LE(at + 20) + buf.readUInt32LE(at + 24) * TWO32,
@@ -382,7 +417,8 @@ async function replay(
     if (limit === undefined || r.start + r.count > limit) {
       throw new LunrigError('POOL_CORRUPT', `${file}: record at ${at} is outside the bitmaps`, { file });
     }
-    native.setRange(bitmaps[r.bitmap]!, r.start, r.count);
+    if (r.clear) native.clearRange(bitmaps[r.bitmap]!, r.start, r.count);
+    else native.setRange(bitmaps[r.bitmap]!, r.start, r.count);
     stats.replayed++;
   }
   if (at < buf.length) {

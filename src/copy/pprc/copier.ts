@@ -4,13 +4,17 @@
  * a track a host write holds is skipped until a later pass), read from the
  * primary's layers below PPRC (its LOGICAL content: a FlashCopy target
  * primary resolves uncopied grains from its source, CB-01), written to the
- * secondary over an up link, both sides flushed, then the bits cleared and
- * made durable. A failure suspends the pair (PairContext.fail) and ends the
- * copy; OOS only ever falls while it runs.
+ * secondary over an up link, then the bits cleared. With 'power' durability
+ * both sides are flushed and the bitmaps replaced durably after every batch;
+ * with 'process' a copied track is in both sides' page cache once its write
+ * completed, so there is no flush and the clears go to the journal as clear
+ * records (TrackBitmaps.commitClears). A failure suspends the pair
+ * (PairContext.fail) and ends the copy; OOS only ever falls while it runs.
  */
 import type { Volume } from '../../volume/volume.js';
 import { native } from '../../native/index.js';
 import type { Pair, PairContext } from './pair.js';
+import { OOS } from './track-bitmaps.js';
 
 export interface CopierHooks {
   /**
@@ -51,6 +55,7 @@ export class Copier {
     const pair = this.pair;
     const { oos } = pair.bitmaps;
     const batchTracks = this.hooks.batchTracks ?? 16;
+    const power = this.ctx.durability === 'power';
     let cursor = 0;
     while (this.active()) {
       const batch: number[] = [];
@@ -69,20 +74,20 @@ export class Copier {
         continue;
       }
       try {
-        const ok = await this.copy(batch);
+        const ok = await this.copy(batch, power);
         if (!ok) return;
         pair.bitmaps.clearOos(batch);
       } finally {
         pair.locks.releaseExclusive(batch);
       }
-      await pair.bitmaps.persistClears();
+      await pair.bitmaps.commitClears(OOS, batch);
       this.hooks.onBatch(pair, batch.length);
     }
     if (!this.stopped && pair.state === 'DUPLEX_PENDING' && pair.bitmaps.oosCount() === 0) await this.hooks.done(pair);
   }
 
-  /** Copy the tracks and flush both sides; false when the pair failed. */
-  private async copy(batch: readonly number[]): Promise<boolean> {
+  /** Copy the tracks (and flush both sides with 'power'); false when the pair failed. */
+  private async copy(batch: readonly number[], flush: boolean): Promise<boolean> {
     const pair = this.pair;
     const { trackSize, size } = pair.record;
     const results = await Promise.all(
@@ -96,12 +101,12 @@ export class Copier {
       }),
     );
     let failure = results.find((f) => f !== undefined);
-    if (!failure) failure = await pair.remote(0, (ch) => ch.flush());
+    if (!failure && flush) failure = await pair.remote(0, (ch) => ch.flush());
     if (failure) {
       await this.ctx.fail(pair, failure);
       return false;
     }
-    await this.hooks.primary().flush().catch(() => undefined);
+    if (flush) await this.hooks.primary().flush().catch(() => undefined);
     return this.active();
   }
 }

@@ -2,21 +2,38 @@
  * The access gate on a paired secondary's VolumeStack (spec §3.4, PP-07):
  * host reads, writes, trims, write-zeroes and block status fail with
  * PPRC_SECONDARY_NOT_ACCESSIBLE; identification still works. The pair's own
- * channel passes: it runs its requests inside `asChannel(volume, ...)`, which
- * the gate recognises through AsyncLocalStorage, so channel writes go through
- * the whole stack (FlashCopy source layers see them: CB-05) and are drained
- * by restacks like any request. Detached, the gate is a pass-through (it may
- * sit buried under layers stacked later; see SecondarySide.regate).
+ * channel passes: its requests carry a mark the gate recognises, so channel
+ * writes go through the whole stack (FlashCopy source layers see them: CB-05)
+ * and are drained by restacks like any request:
+ *  - writes, write-zeroes and trims: a symbol-keyed option (`channelOptions`),
+ *    which layers pass down with the options;
+ *  - reads: the `into` buffer, registered for the volume (`channelBuffer`);
+ *  - block status: `channelBlockStatus`, straight below the gate.
+ * (No AsyncLocalStorage: on Node 20 it turns on promise hooks for the whole
+ * process, a measurable cost on every I/O.) A request whose mark a layer
+ * above did not pass on is refused: the safe side. Detached, the gate is a
+ * pass-through (it may sit buried under layers stacked later; see
+ * SecondarySide.regate).
  */
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { LunrigError } from '../../errors.js';
 import type { Extent, Volume, VolumeIdentity, WriteOptions, WriteZeroesOptions } from '../../volume/volume.js';
 
-const channelContext = new AsyncLocalStorage<string>();
+const CHANNEL = Symbol('lunrig.pprc.channel');
+/** Read buffers of channel requests, and the volume each is for. */
+const channelReads = new WeakMap<Uint8Array, string>();
 
-/** Run `op` as the PPRC channel of `volume` (the gate of that volume lets it through). */
-export function asChannel<T>(volume: string, op: () => Promise<T>): Promise<T> {
-  return channelContext.run(volume, op);
+type Marked = { [CHANNEL]?: string };
+
+/** The options of a channel request to `volume` (its gate lets them through). */
+export function channelOptions<T extends WriteOptions | WriteZeroesOptions>(volume: string, options: T | undefined): T & Marked {
+  return { ...(options as T), [CHANNEL]: volume };
+}
+
+/** A read buffer for a channel read of `volume` (the one given, or a new one of `length` bytes). */
+export function channelBuffer(volume: string, length: number, into?: Uint8Array): Uint8Array {
+  const buf = into ?? Buffer.allocUnsafe(length);
+  channelReads.set(buf, volume);
+  return buf;
 }
 
 export class GateLayer implements Volume {
@@ -40,19 +57,19 @@ export class GateLayer implements Volume {
   }
 
   read(offset: number, length: number, into?: Uint8Array): Promise<Uint8Array> {
-    return this.pass('read', () => this.below.read(offset, length, into));
+    return this.pass('read', into !== undefined && channelReads.get(into) === this.volume, () => this.below.read(offset, length, into));
   }
 
   write(offset: number, data: Uint8Array, options?: WriteOptions): Promise<void> {
-    return this.pass('write', () => this.below.write(offset, data, options));
+    return this.pass('write', this.marked(options), () => this.below.write(offset, data, options));
   }
 
   writeZeroes(offset: number, length: number, options?: WriteZeroesOptions): Promise<void> {
-    return this.pass('write-zeroes', () => this.below.writeZeroes(offset, length, options));
+    return this.pass('write-zeroes', this.marked(options), () => this.below.writeZeroes(offset, length, options));
   }
 
   trim(offset: number, length: number, options?: WriteOptions): Promise<void> {
-    return this.pass('trim', () => this.below.trim(offset, length, options));
+    return this.pass('trim', this.marked(options), () => this.below.trim(offset, length, options));
   }
 
   flush(): Promise<void> {
@@ -60,7 +77,12 @@ export class GateLayer implements Volume {
   }
 
   blockStatus(offset: number, length: number): Promise<Extent[]> {
-    return this.pass('block-status', () => this.below.blockStatus(offset, length));
+    return this.pass('block-status', false, () => this.below.blockStatus(offset, length));
+  }
+
+  /** Block status for the pair's channel (no request mark fits it): straight below the gate. */
+  channelBlockStatus(offset: number, length: number): Promise<Extent[]> {
+    return this.below.blockStatus(offset, length);
   }
 
   detach(): void {
@@ -71,8 +93,12 @@ export class GateLayer implements Volume {
     return this.active;
   }
 
-  private pass<T>(what: string, op: () => Promise<T>): Promise<T> {
-    if (this.active && channelContext.getStore() !== this.volume) {
+  private marked(options: WriteOptions | WriteZeroesOptions | undefined): boolean {
+    return (options as Marked | undefined)?.[CHANNEL] === this.volume;
+  }
+
+  private pass<T>(what: string, channel: boolean, op: () => Promise<T>): Promise<T> {
+    if (this.active && !channel) {
       return Promise.reject(
         new LunrigError('PPRC_SECONDARY_NOT_ACCESSIBLE', `${what}: volume '${this.volume}' is a PPRC secondary; terminate the pair to use it`, { volume: this.volume }),
       );

@@ -17,5 +17,7 @@ export type { EstablishPathRequest, PathRecord } from './paths.js';
 export type { CopyMode as PprcCopyMode, LssSettings, PairState } from './registry.js';
 export type { RunState } from './pair.js';
 export { critDecision, type CritDecision, type CritInput } from './crit.js';
-export { InProcessSecondaryEss, type PrimaryPeer } from './secondary-side.js';
+export { InProcessSecondaryEss, type PrimaryPeer, type SecondaryListing } from './secondary-side.js';
+// The remote SecondaryEss (HTTP control client + NBD client: no fastify at run time).
+export { RemoteSecondaryEss, type RemoteSecondaryOptions } from './remote/remote-secondary.js';
 export type { SecondaryBinding, SecondaryEss, SecondaryStatus, SecondaryVolumeFacts } from './secondary-ess.js';

@@ -2,10 +2,14 @@
  * Physical links from this (primary) ESS to secondary ESSs (spec §3.2, §3.10).
  * Each link has its own fault state, applied on the injectable clock before a
  * request reaches the secondary's channel and before its ack comes back:
- * `down` (requests in transit are lost: their ack never arrives, the mirror's
- * remoteAckTimeout decides), one-way `latencyMs`, `bandwidth` (bytes/s, one
- * transfer at a time per link), propagation 5 us/km over `distanceKm`, and an
- * optional handshake count (§3.10: the ESCON protocol needs 3 exchanges).
+ * `down` (a path error: requests in transit on the link fail at once with
+ * LinkDownError, and so does a request sent while it is down; the pair retries
+ * them on another up link of its path, PP-20), one-way `latencyMs`,
+ * `bandwidth` (bytes/s, one transfer at a time per link), propagation 5 us/km
+ * over `distanceKm`, and an optional handshake count (§3.10: the ESCON
+ * protocol needs 3 exchanges). A request that already reached the secondary
+ * may have been applied there when its link goes down; resending it is
+ * harmless (the same data to the same place, the pair's track lock held).
  */
 import { LunrigError } from '../../errors.js';
 import type { Clock } from '../../util/clock.js';
@@ -51,7 +55,20 @@ export interface AddLinkRequest {
   handshakes?: number;
 }
 
-const never = <T>(): Promise<T> => new Promise<T>(() => undefined);
+/** The link went down under a request, or was down when it was sent: a path error, not a device error. */
+export class LinkDownError extends LunrigError {
+  constructor(
+    readonly link: string,
+    /**
+     * The request's delivery at the secondary, when it had started (settles
+     * when the secondary is done with it, never rejects): a resend waits for
+     * it, so no copy of the request can land after the write completed.
+     */
+    readonly inDelivery?: Promise<void>,
+  ) {
+    super('IO_ERROR', `PPRC link '${link}' is down`, { link });
+  }
+}
 
 export class Link {
   requests = 0;
@@ -59,6 +76,8 @@ export class Link {
   /** Bumped when the link goes down: a request that saw another epoch was lost. */
   private epoch = 0;
   private busyUntil = 0;
+  /** Cut-off functions of the requests awaiting their ack: going down fails them at once. */
+  private readonly inTransit = new Set<() => void>();
 
   constructor(
     public record: LinkRecord,
@@ -80,13 +99,15 @@ export class Link {
     if (fault.bandwidth !== undefined && fault.bandwidth !== null && (!Number.isFinite(fault.bandwidth) || fault.bandwidth < 0)) {
       throw new LunrigError('INVALID_ARGUMENT', `bandwidth must be >= 0, got ${fault.bandwidth}`);
     }
-    if (fault.down === true && !this.record.down) this.epoch++;
+    const goingDown = fault.down === true && !this.record.down;
+    if (goingDown) this.epoch++;
     this.record = {
       ...this.record,
       ...(fault.down !== undefined && { down: fault.down }),
       ...(fault.latencyMs !== undefined && { latencyMs: fault.latencyMs }),
       ...(fault.bandwidth !== undefined && { bandwidth: fault.bandwidth || null }),
     };
+    if (goingDown) for (const cut of [...this.inTransit]) cut();
   }
 
   /** One-way delay in ms: injected latency plus propagation. */
@@ -96,13 +117,47 @@ export class Link {
 
   /**
    * Carry one request of `bytes` over the link: the outbound leg (handshakes
-   * and transfer time), `deliver` at the secondary, the ack leg. A link that is
-   * down, or goes down while the request is in transit, loses it: the promise
-   * never settles (the caller's ack timeout decides), as on ESCON.
+   * and transfer time), `deliver` at the secondary, the ack leg. Rejects with
+   * LinkDownError at once when the link is down or goes down before the ack is
+   * back (whatever `deliver` still does then is not waited for).
    */
-  async send<T>(bytes: number, deliver: () => Promise<T>): Promise<T> {
+  send<T>(bytes: number, deliver: () => Promise<T>): Promise<T> {
+    if (this.record.down) return Promise.reject(new LinkDownError(this.id));
+    return new Promise<T>((resolve, reject) => {
+      let delivering: Promise<void> | undefined;
+      const cut = (): void => {
+        this.inTransit.delete(cut);
+        reject(new LinkDownError(this.id, delivering));
+      };
+      this.inTransit.add(cut);
+      const tracked = (): Promise<T> => {
+        const p = deliver();
+        delivering = p.then(
+          () => undefined,
+          () => undefined,
+        );
+        return p;
+      };
+      this.carry(bytes, tracked).then(
+        (value) => {
+          this.inTransit.delete(cut);
+          resolve(value);
+        },
+        (err: unknown) => {
+          this.inTransit.delete(cut);
+          reject(err);
+        },
+      );
+    });
+  }
+
+  /** Requests on the link that have not had their ack yet. */
+  get inTransitCount(): number {
+    return this.inTransit.size;
+  }
+
+  private async carry<T>(bytes: number, deliver: () => Promise<T>): Promise<T> {
     const epoch = this.epoch;
-    if (this.record.down) return never();
     const oneWay = this.oneWayMs();
     let out = oneWay * (2 * this.record.handshakes - 1);
     if (this.record.bandwidth) {
@@ -111,12 +166,12 @@ export class Link {
       out += this.busyUntil - this.clock.now();
     }
     if (out > 0) await this.clock.sleep(out);
-    if (this.record.down || this.epoch !== epoch) return never();
+    if (this.record.down || this.epoch !== epoch) throw new LinkDownError(this.id);
     this.requests++;
     this.bytes += bytes;
     const result = await deliver();
     if (oneWay > 0) await this.clock.sleep(oneWay);
-    if (this.record.down || this.epoch !== epoch) return never();
+    if (this.record.down || this.epoch !== epoch) throw new LinkDownError(this.id);
     return result;
   }
 

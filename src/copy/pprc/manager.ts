@@ -2,7 +2,7 @@
  * PprcManager: the PPRC function of one pool (= one ESS, spec §3), both roles:
  *  - primary side: links and logical paths to secondary ESSs, the pairs this
  *    pool is the primary of (mirror layer on the primary's VolumeStack, track
- *    bitmaps, copier, CRIT / consistency-group policy);
+ *    bitmaps, copier, CRIT / consistency-group policy in failure-policy.ts);
  *  - secondary side (SecondarySide): volumes bound as secondaries (gate
  *    layer), reachable through `asSecondary()` by this pool and by others.
  *
@@ -10,7 +10,7 @@
  * the write path suspend pairs outside that queue, synchronously first (state,
  * write-inhibit, holds), then persist. Everything lives under <pool>/pprc/.
  *
- * Restart rule (README "Recovery"): a pair that was DUPLEX or DUPLEX_PENDING
+ * Restart rule (README "Recovery", recovery.ts): a pair that was DUPLEX or DUPLEX_PENDING
  * comes back SUSPENDED (reason 'restart'), never duplex, with OOS = recorded
  * OOS + HOT tracks (mirror writes possibly in flight at the crash). An
  * explicit out-of-sync resync then makes the secondary identical.
@@ -27,11 +27,12 @@ import { parseSize } from '../../util/size.js';
 import { rsQueryLines, type PprcView } from '../flashcopy/ess-query.js';
 import type { FlashCopyManager } from '../flashcopy/manager.js';
 import { Copier } from './copier.js';
-import { critDecision } from './crit.js';
+import { FailurePolicy } from './failure-policy.js';
 import { Link, newLinkRecord, type AddLinkRequest, type LinkFault, type LinkInfo } from './links.js';
 import { MirrorLayer } from './mirror-layer.js';
-import { Pair, makeHold, type Failure, type PairContext, type RunState } from './pair.js';
+import { Pair, makeHold, type PairContext, type RunState } from './pair.js';
 import { establishPath, samePath, type EstablishPathRequest, type PathRecord } from './paths.js';
+import { recoverPairs, type RecoveryReport } from './recovery.js';
 import { PprcRegistry, type CopyMode, type LssSettings, type PairRecord, type PprcState } from './registry.js';
 import type { SecondaryEss, SecondaryVolumeFacts } from './secondary-ess.js';
 import { InProcessSecondaryEss, SecondarySide, type BoundSecondary } from './secondary-side.js';
@@ -50,6 +51,15 @@ export interface PprcManagerOptions {
   trackSize?: number | string;
   /** PP-40 / W5: the secondary's write (and the primary's) is durable before the host's ack. */
   fsyncOnAck?: boolean;
+  /**
+   * When the HOT / OOS track marks are fdatasynced (README "Durability of the
+   * marks"). 'process' (default): written to the journal before the write they
+   * cover (the page cache survives a crash of lunrig), fdatasynced before any
+   * FUA / fsyncOnAck write and any host flush; HOT bits are cleared without
+   * flushing the volumes. 'power': each mark fdatasynced before its write, both
+   * sides flushed before HOT / OOS bits are cleared (survives power loss).
+   */
+  durability?: 'process' | 'power';
   /** §7 item 3: the write whose ack failed gets an error ('error', default) or is recorded and completes. */
   failedWritePolicy?: 'error' | 'suspend-and-complete';
   /** 'ess' (default): 8 links per ESS, 64 paths per link, 4 secondary ESSs, 103 km. 'relaxed': none. */
@@ -129,12 +139,7 @@ export interface PprcEvents {
   secondary: [{ volume: string; bound: boolean; suspended: boolean; writeInhibited: boolean; reason?: string }];
 }
 
-export interface RecoveryReport {
-  /** Pairs that came back suspended because they were duplex or pending. */
-  suspended: string[];
-  /** Pairs whose primary LUN was gone: forgotten. */
-  dropped: string[];
-}
+export type { RecoveryReport } from './recovery.js';
 
 export interface AuditReport {
   volume: string;
@@ -144,6 +149,7 @@ export interface AuditReport {
 }
 
 const DEFAULT_TRACK = 64 * 1024;
+const PROCESS_CHECKPOINT_BYTES = 8 * 1024 * 1024;
 
 export class PprcManager extends EventEmitter<PprcEvents> {
   readonly recovery: RecoveryReport = { suspended: [], dropped: [] };
@@ -154,7 +160,7 @@ export class PprcManager extends EventEmitter<PprcEvents> {
   private readonly lss = new Map<number, LssSettings>();
   private readonly pairs = new Map<string, Pair>();
   private readonly essMap = new Map<string, SecondaryEss>();
-  private readonly lssTimers = new Map<string, ClockTimer>();
+  private readonly policy: FailurePolicy;
   private nextPair = 1;
   private secondary!: SecondarySide;
   private readonly ctx: PairContext;
@@ -174,14 +180,24 @@ export class PprcManager extends EventEmitter<PprcEvents> {
     super();
     this.clock = options.clock ?? systemClock;
     this.trackSize = parseTrackSize(options.trackSize);
+    this.policy = new FailurePolicy({
+      clock: this.clock,
+      pairs: () => this.pairs.values(),
+      lssSettings: (lss) => this.lssSettings(lss),
+      upLinks: (pair) => this.upLinks(pair),
+      setState: (pair, to, from, reason) => this.setState(pair, to, from, reason),
+      save: () => this.save(),
+      ess: (serial) => this.ess(serial),
+    });
     this.ctx = {
       clock: this.clock,
       remoteAckTimeoutMs: options.remoteAckTimeoutMs ?? 30_000,
       fsyncOnAck: options.fsyncOnAck ?? false,
+      durability: options.durability ?? 'process',
       failedWritePolicy: options.failedWritePolicy ?? 'error',
       upLinks: (pair) => this.upLinks(pair),
       ess: (serial) => this.ess(serial),
-      fail: (pair, failure) => this.fail(pair, failure),
+      fail: (pair, failure) => this.policy.fail(pair, failure),
       hotIdle: (pair) => this.hotIdle(pair),
     };
   }
@@ -370,8 +386,8 @@ export class PprcManager extends EventEmitter<PprcEvents> {
         establishedAt: new Date(this.clock.now()).toISOString(),
       };
       const tracks = Math.ceil(record.size / record.trackSize);
-      const store = await BitmapJournal.open(this.registry.bitmapBase(id), [tracks, tracks]);
-      const pair = new Pair(record, new TrackBitmaps(store, tracks), this.ctx);
+      const store = await BitmapJournal.open(this.registry.bitmapBase(id), [tracks, tracks], this.journalOptions);
+      const pair = new Pair(record, new TrackBitmaps(store, tracks, this.ctx.durability === 'power'), this.ctx);
       pair.state = 'ESTABLISHING';
       let bound = false;
       try {
@@ -463,10 +479,10 @@ export class PprcManager extends EventEmitter<PprcEvents> {
         if (pair.state === 'SUSPENDED') return this.info(pair);
         throw new LunrigError('PPRC_NOT_IN_PAIR', `pair ${pair.id} is ${pair.state}`, { volume });
       }
-      this.suspendNow(pair, options.from === 'target' ? 'manual-target' : 'manual-source', false, false);
+      this.policy.suspendNow(pair, options.from === 'target' ? 'manual-target' : 'manual-source', false, false);
       await pair.copier?.stop();
       pair.copier = undefined;
-      await this.afterSuspend(pair);
+      await this.policy.afterSuspend(pair);
       return this.info(pair);
     });
   }
@@ -531,21 +547,21 @@ export class PprcManager extends EventEmitter<PprcEvents> {
       // Synchronously for all of them first: no held write can slip through between two pairs.
       for (const pair of hit) {
         pair.hold ??= makeHold();
-        if (pair.state === 'DUPLEX' || pair.state === 'DUPLEX_PENDING') this.suspendNow(pair, 'freeze', false, false);
+        if (pair.state === 'DUPLEX' || pair.state === 'DUPLEX_PENDING') this.policy.suspendNow(pair, 'freeze', false, false);
       }
-      for (const n of set) this.armTimeout(n);
+      for (const n of set) this.policy.armTimeout(n);
       for (const pair of hit) {
         void pair.copier?.stop();
         pair.copier = undefined;
       }
-      await Promise.all(hit.map((p) => this.afterSuspend(p)));
+      await Promise.all(hit.map((p) => this.policy.afterSuspend(p)));
       return hit.map((p) => this.info(p));
     });
   }
 
   /** Release writes held by a freeze or a consistency-group failure in these LSSs. */
   release(lssList: ReadonlyArray<number | string>): Promise<PairInfo[]> {
-    return this.control(async () => this.releaseNow(new Set(lssList.map((l) => parseLss(l)))));
+    return this.control(async () => this.policy.releaseNow(new Set(lssList.map((l) => parseLss(l)))).map((p) => this.info(p)));
   }
 
   // --- queries ------------------------------------------------------------------
@@ -697,7 +713,7 @@ export class PprcManager extends EventEmitter<PprcEvents> {
   close(): Promise<void> {
     this.closing ??= this.queue.run(async () => {
       this.unveto?.();
-      for (const t of this.lssTimers.values()) this.clock.clearTimeout(t);
+      this.policy.close();
       for (const t of this.heartbeatTimers) this.clock.clearTimeout(t);
       for (const pair of this.pairs.values()) {
         pair.hold?.release();
@@ -710,83 +726,6 @@ export class PprcManager extends EventEmitter<PprcEvents> {
       }
     });
     return this.closing;
-  }
-
-  // --- failure policy -------------------------------------------------------------
-
-  /** X5: the pair could not update its secondary. CRIT table (§3.6), consistency group hold (§3.9). */
-  private async fail(pair: Pair, failure: Failure): Promise<void> {
-    if (pair.state !== 'DUPLEX' && pair.state !== 'DUPLEX_PENDING') {
-      await this.settled(pair);
-      return;
-    }
-    const settings = this.lssSettings(pair.record.primary.lss);
-    const pathsLost = failure.kind === 'paths-lost' || this.upLinks(pair).length === 0;
-    const decision = critDecision({ criticalVolume: pair.record.criticalVolume, criticalHeavy: settings.criticalHeavyActive, pathsLost });
-    if (settings.consistencyGroup) {
-      pair.hold ??= makeHold();
-      this.armTimeout(pair.record.primary.lss);
-    }
-    this.suspendNow(pair, failure.kind === 'paths-lost' || (failure.kind === 'ack-timeout' && pathsLost) ? 'paths-lost' : failure.kind === 'ack-timeout' ? 'ack-timeout' : 'secondary-device', decision.primaryInhibited, decision.secondaryInhibited);
-    // Stop, not await: the copier itself may be the caller. A stopped copier never clears a bit again.
-    void pair.copier?.stop();
-    pair.copier = undefined;
-    await this.afterSuspend(pair, decision.secondaryInhibited);
-  }
-
-  /** The synchronous half of a suspension: state, write-inhibit, event. */
-  private suspendNow(pair: Pair, reason: string, primaryInhibited: boolean, secondaryInhibited: boolean): void {
-    const from = pair.state;
-    pair.record = { ...pair.record, suspendReason: reason, writeInhibited: primaryInhibited };
-    pair.suspensionSaved = this.save().catch(() => undefined);
-    pair.secondaryInhibited = secondaryInhibited;
-    this.setState(pair, 'SUSPENDED', from, reason);
-  }
-
-  /** The rest: persisted, and the secondary told (best effort: it may be unreachable). */
-  private async afterSuspend(pair: Pair, secondaryInhibited = pair.secondaryInhibited ?? false): Promise<void> {
-    await pair.suspensionSaved;
-    try {
-      await this.ess(pair.record.secondary.ess).setStatus(pair.record.secondary.volume, pair.id, {
-        suspended: true,
-        writeInhibited: secondaryInhibited,
-        ...(pair.record.suspendReason !== undefined && { reason: pair.record.suspendReason }),
-      });
-    } catch {
-      // The secondary learns when it notices itself (primaryLost) or on resync.
-    }
-  }
-
-  private async settled(pair: Pair): Promise<void> {
-    await pair.suspensionSaved;
-  }
-
-  private armTimeout(lss: number): void {
-    const key = String(lss);
-    const settings = this.lssSettings(lss);
-    if (!settings.consistencyGroup || this.lssTimers.has(key)) return;
-    this.lssTimers.set(
-      key,
-      this.clock.setTimeout(() => {
-        this.lssTimers.delete(key);
-        this.releaseNow(new Set([lss]));
-      }, settings.consistencyTimeoutSec * 1000),
-    );
-  }
-
-  private releaseNow(set: Set<number>): PairInfo[] {
-    for (const n of set) {
-      const t = this.lssTimers.get(String(n));
-      if (t) this.clock.clearTimeout(t);
-      this.lssTimers.delete(String(n));
-    }
-    const hit = [...this.pairs.values()].filter((p) => set.has(p.record.primary.lss) && p.hold);
-    for (const pair of hit) {
-      const hold = pair.hold!;
-      pair.hold = undefined;
-      hold.release();
-    }
-    return hit.map((p) => this.info(p));
   }
 
   // --- internals --------------------------------------------------------------------
@@ -811,7 +750,7 @@ export class PprcManager extends EventEmitter<PprcEvents> {
         this.pinging.add(pair.id);
         void pair
           .remote(0, (ch) => ch.read(0, 0))
-          .then((failure) => (failure ? this.fail(pair, failure) : undefined))
+          .then((failure) => (failure ? this.policy.fail(pair, failure) : undefined))
           .catch(() => undefined)
           .finally(() => this.pinging.delete(pair.id));
       }
@@ -840,33 +779,18 @@ export class PprcManager extends EventEmitter<PprcEvents> {
         }),
       now: () => this.clock.now(),
     });
-    for (const record of state.pairs) {
-      let lun;
-      try {
-        lun = this.pool.lunInfo(record.primary.name);
-      } catch {
-        lun = undefined;
-      }
-      if (!lun || lun.uniqueId !== record.primary.uniqueId) {
-        this.recovery.dropped.push(record.id);
-        await BitmapJournal.remove(this.registry.bitmapBase(record.id));
-        continue;
-      }
-      const tracks = Math.ceil(record.size / record.trackSize);
-      const bitmaps = new TrackBitmaps(await BitmapJournal.open(this.registry.bitmapBase(record.id), [tracks, tracks]), tracks);
-      await bitmaps.foldHotIntoOos();
-      let next = record;
-      if (record.state !== 'SUSPENDED') {
-        next = { ...record, state: 'SUSPENDED', suspendReason: 'restart' };
-        this.recovery.suspended.push(record.id);
-      }
-      const pair = new Pair(next, bitmaps, this.ctx);
-      this.pairs.set(pair.id, pair);
-      await this.pool.volume(pair.primary).restack((top) => {
-        pair.layer = new MirrorLayer(top, pair);
-        return pair.layer;
-      });
-    }
+    await recoverPairs(
+      state.pairs,
+      {
+        pool: this.pool,
+        registry: this.registry,
+        ctx: this.ctx,
+        journalOptions: this.journalOptions,
+        syncMarks: this.ctx.durability === 'power',
+        adopt: (pair) => this.pairs.set(pair.id, pair),
+      },
+      this.recovery,
+    );
     await this.save();
   }
 
@@ -891,16 +815,23 @@ export class PprcManager extends EventEmitter<PprcEvents> {
     this.emit('state', this.info(pair), { from, to, ...(reason !== undefined && { reason }) });
   }
 
-  /** Lazily clear HOT bits: flush both sides first, so a cleared track is durable on both. */
+  /**
+   * Lazily clear HOT bits of tracks with no mirror write in flight. 'power':
+   * flush both sides first, so a cleared track is durable on both. 'process':
+   * a completed mirror write is in both sides' page cache, which is what that
+   * rule promises between host flushes: no flush.
+   */
   private hotIdle(pair: Pair): void {
     if (pair.bitmaps.idleHotCount < (this.options.hotRegionLimit ?? 256) || this.hotClearing.has(pair.id)) return;
     this.hotClearing.add(pair.id);
     void (async () => {
       try {
         const idle = pair.bitmaps.idleHotTracks();
-        await pair.layer?.below.flush();
-        if (pair.state !== 'DUPLEX' && pair.state !== 'DUPLEX_PENDING') return;
-        if (await pair.remote(0, (ch) => ch.flush())) return;
+        if (this.ctx.durability === 'power') {
+          await pair.layer?.below.flush();
+          if (pair.state !== 'DUPLEX' && pair.state !== 'DUPLEX_PENDING') return;
+          if (await pair.remote(0, (ch) => ch.flush())) return;
+        }
         await pair.bitmaps.clearHot(idle);
       } catch {
         // Leave the bits: recovery only copies a few tracks more.
@@ -977,6 +908,15 @@ export class PprcManager extends EventEmitter<PprcEvents> {
 
   private linkRecords() {
     return [...this.linkTable.values()].map((l) => l.record);
+  }
+
+  /**
+   * 'process' logs a set and a clear record per first touch of a track: a
+   * longer journal between checkpoints (each one a durable rewrite that holds
+   * the marks queued behind it).
+   */
+  private get journalOptions(): { checkpointBytes?: number } {
+    return this.ctx.durability === 'process' ? { checkpointBytes: PROCESS_CHECKPOINT_BYTES } : {};
   }
 
   private get limits(): boolean {

@@ -1,9 +1,17 @@
 /**
  * The PPRC layer of a primary volume: reads pass straight through (W3: PPRC
  * never delays them); writes, write-zeroes and trims go to the pair's write
- * path (Pair.hostWrite: mirror / record / refuse, W1-W6). Flush reaches the
- * secondary too, so a host flush makes the mirror durable on both sides.
+ * path (Pair.hostWrite: mirror / record / refuse, W1-W6). Flush makes the
+ * pair's track marks durable first, then reaches this volume and the
+ * secondary, so a host flush makes the mirror durable on both sides.
  * Detached (pair terminated while layers sat above it) it passes everything.
+ *
+ * It keeps the NBD fast path (nbd/fast-path.ts SlotPassingLayer) when it sits
+ * directly on the LUN: reads pass `into` through, and a write's buffer (a slot
+ * of the engine's arena) is used by both sides only until the write settles:
+ * the pair applies locally after the secondary's ack, resends a request cut by
+ * a link going down only once the secondary is done with the lost copy, and
+ * never starts a copy on the secondary after the ack timed out (Pair.remote).
  */
 import type { Extent, Volume, VolumeIdentity, WriteOptions, WriteZeroesOptions } from '../../volume/volume.js';
 
@@ -17,10 +25,16 @@ export interface Update {
 
 export interface WritePath {
   hostWrite(update: Update, below: Volume, fua: boolean): Promise<void>;
+  /** Writes are being held (consistency group): they may wait long. */
+  readonly holding: boolean;
+  /** fdatasync the track marks written so far (before the flush makes the writes they cover durable). */
+  syncMarks(): Promise<void>;
   flushSecondary(): Promise<void>;
 }
 
 export class MirrorLayer implements Volume {
+  readonly passesSlots = true as const;
+
   constructor(
     readonly below: Volume,
     private path: WritePath | undefined,
@@ -43,6 +57,9 @@ export class MirrorLayer implements Volume {
   }
 
   write(offset: number, data: Uint8Array, options?: WriteOptions): Promise<void> {
+    // A held write may wait up to the consistency timeout: it waits on its own copy, not on a slot of the
+    // engine's arena that every LUN shares.
+    if (this.path?.holding && data.buffer instanceof SharedArrayBuffer) data = Uint8Array.prototype.slice.call(data);
     return this.update({ kind: 'write', offset, length: data.byteLength, apply: (v, fua) => v.write(offset, data, fua ? { ...options, fua } : options) }, options);
   }
 
@@ -55,6 +72,7 @@ export class MirrorLayer implements Volume {
   }
 
   async flush(): Promise<void> {
+    await this.path?.syncMarks();
     await this.below.flush();
     await this.path?.flushSecondary();
   }

@@ -14,13 +14,24 @@
  * Host writes hold their tracks exclusively (ascending order), so two writes
  * to one track, or a write and the copier, never interleave; reads take no
  * lock and never wait (W3).
+ *
+ * "Durably" above is the pair's durability (README "Durability of the
+ * marks"): with 'power' each mark is fdatasynced before the write it covers
+ * goes ahead; with 'process' it is written to the journal (page cache) before
+ * it, and fdatasynced before a FUA / fsyncOnAck write goes ahead and before a
+ * host flush reaches the volumes (`syncMarks`).
+ *
+ * A request whose link goes down before its ack fails at once (LinkDownError)
+ * and is sent again over another up link of the path (PP-20), once the
+ * secondary is done with the lost copy if it had reached it; with no link
+ * left it fails as W2 says: when its ack timeout expires, paths lost.
  */
 import { LunrigError, isLunrigError } from '../../errors.js';
 import type { Clock } from '../../util/clock.js';
 import { checkRange } from '../../volume/range-check.js';
 import type { Volume } from '../../volume/volume.js';
 import { GrainLocks } from '../flashcopy/grain-locks.js';
-import type { Link } from './links.js';
+import { LinkDownError, type Link } from './links.js';
 import { MirrorLayer, type Update, type WritePath } from './mirror-layer.js';
 import type { PairRecord, PairState } from './registry.js';
 import type { SecondaryEss } from './secondary-ess.js';
@@ -41,6 +52,8 @@ export interface PairContext {
   clock: Clock;
   remoteAckTimeoutMs: number;
   fsyncOnAck: boolean;
+  /** When marks are fdatasynced: each before its write ('power') or at FUA / flush ('process'). */
+  durability: 'process' | 'power';
   failedWritePolicy: 'error' | 'suspend-and-complete';
   /** The up links of the pair's path, in path order (empty: all paths lost). */
   upLinks(pair: Pair): Link[];
@@ -99,6 +112,10 @@ export class Pair implements WritePath {
     return this.bitmaps.tracks;
   }
 
+  get holding(): boolean {
+    return this.hold !== undefined;
+  }
+
   tracksOf(offset: number, length: number): [number, number] {
     const t = this.record.trackSize;
     return [Math.floor(offset / t), Math.floor((offset + Math.max(length, 1) - 1) / t)];
@@ -114,12 +131,14 @@ export class Pair implements WritePath {
     if (update.length === 0 || update.offset >= this.record.size) return update.apply(below, fua);
     const [first, last] = this.tracksOf(update.offset, Math.min(update.length, this.record.size - update.offset));
     const release = await this.locks.acquire(range(first, last), true);
+    // A FUA (or fsyncOnAck) write is durable when acknowledged: so are the marks covering it, first.
+    const durable = fua || this.ctx.fsyncOnAck;
     try {
       for (;;) {
         this.checkInhibit(update.kind);
         const pending = this.state === 'DUPLEX_PENDING';
         if (this.state === 'DUPLEX' || (pending && !this.allOos(first, last))) {
-          const outcome = await this.mirror(update, first, last, below, fua);
+          const outcome = await this.mirror(update, first, last, below, durable);
           if (!outcome) return;
           const { failure, hold } = outcome;
           if (hold) {
@@ -130,21 +149,28 @@ export class Pair implements WritePath {
           if (failure.kind !== 'paths-lost' && this.ctx.failedWritePolicy === 'error') throw failure.error;
           continue;
         }
-        if (pending) return await update.apply(below, fua || this.ctx.fsyncOnAck);
-        // SUSPENDED (or a transient state): change recording, durable before the write it marks.
-        await this.bitmaps.markOos(first, last);
-        return await update.apply(below, fua || this.ctx.fsyncOnAck);
+        // DUPLEX_PENDING on tracks still out of sync: their OOS bits cover it (the copier carries it, W4).
+        // SUSPENDED (or a transient state): change recording, the mark ahead of the write it marks.
+        if (!pending) await this.bitmaps.markOos(first, last);
+        if (durable) await this.bitmaps.sync();
+        return await update.apply(below, durable);
       }
     } finally {
       release();
     }
   }
 
+  /** Host flush: the marks first, so what the flush makes durable has its marks durable too ('process'). */
+  syncMarks(): Promise<void> {
+    return this.bitmaps.sync();
+  }
+
   /** Send the update to the secondary and, once acknowledged, apply it here. A failure suspends the pair. */
-  private async mirror(update: Update, first: number, last: number, below: Volume, fua: boolean): Promise<{ failure: Failure; hold: Hold | undefined } | undefined> {
-    await this.bitmaps.beginHot(first, last);
+  private async mirror(update: Update, first: number, last: number, below: Volume, durable: boolean): Promise<{ failure: Failure; hold: Hold | undefined } | undefined> {
     try {
-      const failure = await this.remote(update.length, (ch) => update.apply(ch, fua || this.ctx.fsyncOnAck));
+      await this.bitmaps.beginHot(first, last);
+      if (durable) await this.bitmaps.sync();
+      const failure = await this.remote(update.length, (ch) => update.apply(ch, durable));
       if (failure) {
         await this.bitmaps.markOos(first, last);
         // fail() puts a consistency-group hold in place before its first await; take it now,
@@ -155,7 +181,7 @@ export class Pair implements WritePath {
         return { failure, hold };
       }
       try {
-        await update.apply(below, fua || this.ctx.fsyncOnAck);
+        await update.apply(below, durable);
       } catch (err) {
         // The secondary has it, this side not: the track is out of sync until copied again.
         await this.bitmaps.markOos(first, last);
@@ -171,34 +197,67 @@ export class Pair implements WritePath {
   /**
    * One request to the secondary over an up link of the path (round robin),
    * raced against remoteAckTimeout on the clock. Undefined when acknowledged.
+   * A link going down under it fails it at once; it is sent again over another
+   * up link (PP-20). With no up link left it waits out its ack timeout (the
+   * host learns of a lost request only then, W2 / PP-26) and fails.
    */
   async remote(bytes: number, op: (channel: Volume) => Promise<unknown>): Promise<Failure | undefined> {
-    const links = this.ctx.upLinks(this);
-    if (links.length === 0) {
-      return { kind: 'paths-lost', error: new LunrigError('IO_ERROR', `PPRC pair ${this.id}: no path to the secondary is up`, { pair: this.id }) };
-    }
-    const link = links[this.rr++ % links.length]!;
+    if (this.ctx.upLinks(this).length === 0) return this.pathsLost();
     let timer: ReturnType<Clock['setTimeout']> | undefined;
+    const timeout = new Promise<typeof TIMEOUT>((resolve) => (timer = this.ctx.clock.setTimeout(() => resolve(TIMEOUT), this.ctx.remoteAckTimeoutMs)));
+    let link: Link | undefined;
+    // Once the ack timed out the write has failed (and its tracks are out of sync): a copy still on a
+    // slow link must not start writing the secondary any more (its data may be reused by then).
+    let abandoned = false;
     try {
-      const timeout = new Promise<typeof TIMEOUT>((resolve) => (timer = this.ctx.clock.setTimeout(() => resolve(TIMEOUT), this.ctx.remoteAckTimeoutMs)));
-      const sent = link.send(bytes, async () => op(await this.channel(link)));
-      const result = await Promise.race([sent, timeout]);
-      if (result === TIMEOUT) {
-        return {
-          kind: 'ack-timeout',
-          error: new LunrigError('PPRC_ACK_TIMEOUT', `PPRC pair ${this.id}: the secondary did not acknowledge within ${this.ctx.remoteAckTimeoutMs} ms`, {
-            pair: this.id,
-            link: link.id,
-          }),
-        };
+      for (;;) {
+        const links = this.ctx.upLinks(this);
+        if (links.length === 0) {
+          // Every link of the path went down under this request: W2, it fails when its ack is overdue.
+          await timeout;
+          return this.ackTimeout(link);
+        }
+        link = links[this.rr++ % links.length]!;
+        const carrier = link;
+        try {
+          const deliver = async (): Promise<unknown> => {
+            if (abandoned) throw new LunrigError('IO_ERROR', `PPRC pair ${this.id}: request abandoned after its ack timeout`, { pair: this.id });
+            return op(await this.channel(carrier));
+          };
+          const result = await Promise.race([carrier.send(bytes, deliver), timeout]);
+          if (result !== TIMEOUT) return undefined;
+          abandoned = true;
+          return this.ackTimeout(carrier);
+        } catch (err) {
+          if (!(err instanceof LinkDownError)) throw err;
+          // Resend only once the secondary is done with the lost copy: it must not land after this write
+          // completed (over a later write of the track). The secondary's device, not the link, bounds the wait.
+          if (err.inDelivery && (await Promise.race([err.inDelivery, timeout])) === TIMEOUT) {
+            abandoned = true;
+            return this.ackTimeout(carrier);
+          }
+        }
       }
-      return undefined;
     } catch (err) {
       const cause = isLunrigError(err) ? err : new LunrigError('IO_ERROR', String(err));
       return { kind: 'device', error: new LunrigError('IO_ERROR', `PPRC pair ${this.id}: the secondary could not be updated: ${cause.message}`, { pair: this.id, cause: cause.code }, { cause }) };
     } finally {
       if (timer) this.ctx.clock.clearTimeout(timer);
     }
+  }
+
+  private pathsLost(): Failure {
+    return { kind: 'paths-lost', error: new LunrigError('IO_ERROR', `PPRC pair ${this.id}: no path to the secondary is up`, { pair: this.id }) };
+  }
+
+  private ackTimeout(link: Link | undefined): Failure {
+    return {
+      kind: 'ack-timeout',
+      error: new LunrigError('PPRC_ACK_TIMEOUT', `PPRC pair ${this.id}: the secondary did not acknowledge within ${this.ctx.remoteAckTimeoutMs} ms`, {
+        pair: this.id,
+        ...(link && { link: link.id }),
+      }),
+    };
   }
 
   async flushSecondary(): Promise<void> {

@@ -12,7 +12,7 @@ import { readJsonFile, writeJsonAtomic } from '../../store/persist.js';
 import type { Pool } from '../../store/pool.js';
 import type { Extent, Volume, VolumeIdentity, WriteOptions, WriteZeroesOptions } from '../../volume/volume.js';
 import type { FlashCopyManager } from '../flashcopy/manager.js';
-import { GateLayer, asChannel } from './gate-layer.js';
+import { GateLayer, channelBuffer, channelOptions } from './gate-layer.js';
 import type { SecondaryBinding, SecondaryEss, SecondaryStatus, SecondaryVolumeFacts } from './secondary-ess.js';
 
 export type SecondaryPool = Pick<Pool, 'dir' | 'serial' | 'lunInfo' | 'volume'>;
@@ -22,6 +22,17 @@ export interface BoundSecondary {
   uniqueId: string;
   binding: SecondaryBinding;
   status: SecondaryStatus;
+}
+
+/** One bound secondary as `secondaries()` lists it (a copy: changing it changes nothing). */
+export interface SecondaryListing {
+  volume: string;
+  pairId: string;
+  primary: SecondaryBinding['primary'];
+  criticalHeavy: boolean;
+  suspended: boolean;
+  writeInhibited: boolean;
+  reason?: string;
 }
 
 export interface SecondaryHooks {
@@ -72,6 +83,19 @@ export class SecondarySide {
 
   get serial(): string {
     return this.pool.serial;
+  }
+
+  /** The volumes bound as secondaries here, with their pair and status (the supported view of `bound`). */
+  secondaries(): SecondaryListing[] {
+    return [...this.bound.values()].map((b) => ({
+      volume: b.volume,
+      pairId: b.binding.pairId,
+      primary: { ...b.binding.primary },
+      criticalHeavy: b.binding.criticalHeavy === true,
+      suspended: b.status.suspended,
+      writeInhibited: b.status.writeInhibited,
+      ...(b.status.reason !== undefined && { reason: b.status.reason }),
+    }));
   }
 
   describe(volume: string): SecondaryVolumeFacts {
@@ -213,6 +237,12 @@ export class SecondarySide {
     return this.pool.volume(volume);
   }
 
+  /** Block status for a channel: below the volume's gate (no request mark fits block status). */
+  channelBlockStatus(volume: string, stack: Volume, offset: number, length: number): Promise<Extent[]> {
+    const gate = this.gates.get(volume);
+    return gate ? gate.channelBlockStatus(offset, length) : stack.blockStatus(offset, length);
+  }
+
   /** An in-process SecondaryEss over this side. */
   asEss(peer?: PrimaryPeer): InProcessSecondaryEss {
     return new InProcessSecondaryEss(this, peer);
@@ -252,19 +282,19 @@ class SecondaryChannel implements Volume {
   }
 
   read(offset: number, length: number, into?: Uint8Array): Promise<Uint8Array> {
-    return this.run((v) => v.read(offset, length, into));
+    return this.run((v) => v.read(offset, length, channelBuffer(this.volume, length, into)));
   }
 
   write(offset: number, data: Uint8Array, options?: WriteOptions): Promise<void> {
-    return this.run((v) => v.write(offset, data, options));
+    return this.run((v) => v.write(offset, data, channelOptions(this.volume, options)));
   }
 
   writeZeroes(offset: number, length: number, options?: WriteZeroesOptions): Promise<void> {
-    return this.run((v) => v.writeZeroes(offset, length, options));
+    return this.run((v) => v.writeZeroes(offset, length, channelOptions(this.volume, options)));
   }
 
   trim(offset: number, length: number, options?: WriteOptions): Promise<void> {
-    return this.run((v) => v.trim(offset, length, options));
+    return this.run((v) => v.trim(offset, length, channelOptions(this.volume, options)));
   }
 
   flush(): Promise<void> {
@@ -272,13 +302,13 @@ class SecondaryChannel implements Volume {
   }
 
   blockStatus(offset: number, length: number): Promise<Extent[]> {
-    return this.run((v) => v.blockStatus(offset, length));
+    return this.run((v) => this.side.channelBlockStatus(this.volume, v, offset, length));
   }
 
   private async run<T>(op: (v: Volume) => Promise<T>): Promise<T> {
     const v = this.side.checkChannel(this.volume, this.pairId);
     this.side.seen(this.volume);
-    return asChannel(this.volume, () => op(v));
+    return op(v);
   }
 }
 
@@ -299,6 +329,11 @@ export class InProcessSecondaryEss implements SecondaryEss {
 
   get serial(): string {
     return this.side.serial;
+  }
+
+  /** The volumes bound as secondaries on this ESS (SecondarySide.secondaries). */
+  secondaries(): SecondaryListing[] {
+    return this.side.secondaries();
   }
 
   async describe(volume: string): Promise<SecondaryVolumeFacts> {

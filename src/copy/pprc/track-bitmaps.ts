@@ -8,10 +8,18 @@
  *    batches, once both sides were flushed. Recovery adds HOT to OOS: a write
  *    in flight at a crash may be on the secondary only.
  *
- * The store only sets bits durably (`set`) or replaces all at once. The
- * in-memory copies here are the truth and always a subset of what is durable:
+ * How durable a mark is before the write it covers goes ahead is the pair's
+ * durability (README "Durability of the marks"): 'power' fdatasyncs every
+ * mark (group-committed); 'process' writes the journal record (the page cache
+ * survives a kill -9) and leaves the fdatasync to `sync()`, which the write
+ * path calls for FUA / fsyncOnAck writes and the mirror layer for host flushes.
+ *
+ * The store only sets bits (`set`) or replaces all at once. The in-memory
+ * copies here are the truth and always a subset of what is in the journal:
  * a bit is set here and handed to the store in the same tick, so a
  * `replace` computed from these copies can never drop a set still queued.
+ * A bit already set here is not written again (a write to a HOT track costs
+ * nothing); one call's ranges go to the store as one `set` (one record each).
  */
 import { native } from '../../native/index.js';
 import type { BitmapStore } from '../../store/bitmap-journal.js';
@@ -33,6 +41,8 @@ export class TrackBitmaps {
   constructor(
     readonly store: BitmapStore,
     readonly tracks: number,
+    /** fdatasync each mark before it resolves ('power'); false: written, synced by `sync()` ('process'). */
+    readonly syncMarks = true,
   ) {
     this.oos = Uint8Array.from(store.bitmaps[OOS]!);
     this.hot = Uint8Array.from(store.bitmaps[HOT]!);
@@ -46,15 +56,20 @@ export class TrackBitmaps {
     return native.testBit(this.oos, track);
   }
 
-  /** Durably mark tracks [first, last] out of sync; resolves once durable. */
+  /** Mark tracks [first, last] out of sync; resolves once in the journal (synced with `syncMarks`). */
   markOos(first: number, last: number): Promise<void> {
     return this.mark(OOS, this.oos, first, last);
   }
 
-  /** Durably mark tracks hot and count a write in flight on each; pair with `endHot`. */
+  /** Mark tracks hot (as `markOos`) and count a write in flight on each; pair with `endHot`, even when it rejects. */
   async beginHot(first: number, last: number): Promise<void> {
     for (let t = first; t <= last; t++) this.inFlight.set(t, (this.inFlight.get(t) ?? 0) + 1);
     await this.mark(HOT, this.hot, first, last);
+  }
+
+  /** Make every mark written so far durable (fdatasync of the journal; nothing to do when none is pending). */
+  sync(): Promise<void> {
+    return this.store.sync?.() ?? Promise.resolve();
   }
 
   endHot(first: number, last: number): void {
@@ -106,10 +121,27 @@ export class TrackBitmaps {
     return out;
   }
 
-  /** Clear HOT bits of tracks whose writes are now durable on both sides (skipping any written again since), durably. */
+  /** Clear HOT bits of tracks whose writes are now on both sides (skipping any written again since), in the journal. */
   clearHot(tracks: readonly number[]): Promise<void> {
-    for (const t of tracks) if (!this.inFlight.has(t)) native.clearRange(this.hot, t, 1);
-    return this.persistClears();
+    const cleared = tracks.filter((t) => !this.inFlight.has(t));
+    for (const t of cleared) native.clearRange(this.hot, t, 1);
+    return this.commitClears(HOT, cleared);
+  }
+
+  /**
+   * Make bits cleared in memory (`clearOos`, `clearHot`) stick: 'process'
+   * appends clear records (no fdatasync, no checkpoint: a write of a few
+   * bytes); 'power', or a store without `clear`, replaces the bitmaps durably.
+   */
+  commitClears(bitmap: number, tracks: readonly number[]): Promise<void> {
+    if (this.syncMarks || !this.store.clear) return this.persistClears();
+    const records: Array<{ bitmap: number; start: number; count: number }> = [];
+    for (const t of [...tracks].sort((a, b) => a - b)) {
+      const last = records[records.length - 1];
+      if (last && last.start + last.count === t) last.count++;
+      else if (!last || last.start + last.count < t) records.push({ bitmap, start: t, count: 1 });
+    }
+    return this.store.clear(records, { sync: false });
   }
 
   /**
@@ -127,31 +159,34 @@ export class TrackBitmaps {
 
   private async mark(bitmap: number, bits: Uint8Array, first: number, last: number): Promise<void> {
     const waits: Promise<void>[] = [];
+    const ranges: Array<{ start: number; end: number }> = [];
     let start = -1;
-    const flush = (end: number): void => {
-      if (start < 0) return;
-      const count = end - start;
-      native.setRange(bits, start, count);
-      const p = this.store.set([{ bitmap, start, count }]);
-      for (let t = start; t < end; t++) this.pending[bitmap]!.set(t, p);
-      const s = start;
-      void p.then(
-        () => {
-          for (let t = s; t < end; t++) if (this.pending[bitmap]!.get(t) === p) this.pending[bitmap]!.delete(t);
-        },
-        () => undefined,
-      );
-      waits.push(p);
-      start = -1;
-    };
     for (let t = first; t <= last; t++) {
       if (native.testBit(bits, t)) {
-        flush(t);
+        if (start >= 0) ranges.push({ start, end: t });
+        start = -1;
+        // Set here already: its record may still be on its way to the journal.
         const p = this.pending[bitmap]!.get(t);
         if (p) waits.push(p);
       } else if (start < 0) start = t;
     }
-    flush(last + 1);
+    if (start >= 0) ranges.push({ start, end: last + 1 });
+    if (ranges.length > 0) {
+      for (const r of ranges) native.setRange(bits, r.start, r.end - r.start);
+      const p = this.store.set(
+        ranges.map((r) => ({ bitmap, start: r.start, count: r.end - r.start })),
+        { sync: this.syncMarks },
+      );
+      const pending = this.pending[bitmap]!;
+      for (const r of ranges) for (let t = r.start; t < r.end; t++) pending.set(t, p);
+      void p.then(
+        () => {
+          for (const r of ranges) for (let t = r.start; t < r.end; t++) if (pending.get(t) === p) pending.delete(t);
+        },
+        () => undefined,
+      );
+      waits.push(p);
+    }
     await Promise.all(waits);
   }
 }

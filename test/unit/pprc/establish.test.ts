@@ -113,6 +113,24 @@ describe('PPRC establish', () => {
     await refused();
   });
 
+  it('the secondary side lists its bound secondaries (secondaries()): pair, primary and status, until terminate', async () => {
+    const s = await site();
+    await connect(s);
+    expect(s.e2.pprc.asSecondary().secondaries()).toEqual([]);
+    const info = await s.e1.pprc.establish({ primary: 'p', secondary: { ess: 'FCA31', volume: 's' }, mode: 'no-copy' });
+    const listed = s.e2.pprc.asSecondary().secondaries();
+    expect(listed).toEqual([
+      { volume: 's', pairId: info.id, primary: expect.objectContaining({ serial: 'FCA24', volume: 'p', lss: 0x10 }), criticalHeavy: false, suspended: false, writeInhibited: false },
+    ]);
+    // A copy: changing it changes nothing.
+    listed[0]!.suspended = true;
+    expect(s.e2.pprc.asSecondary().secondaries()[0]!.suspended).toBe(false);
+    await s.e1.pprc.suspend('p');
+    expect(s.e2.pprc.asSecondary().secondaries()).toEqual([expect.objectContaining({ volume: 's', suspended: true, reason: 'manual-source' })]);
+    await s.e1.pprc.terminate('p');
+    expect(s.e2.pprc.asSecondary().secondaries()).toEqual([]);
+  });
+
   it('PP-11 NO_COPY goes straight to DUPLEX with oosTracks 0 and copies nothing; old secondary blocks stay, new writes reach it', async () => {
     const s = await site();
     await s.e2.pool.volume('s').write(0, pattern(11, 0, 2 * TRACK));

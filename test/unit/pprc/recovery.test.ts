@@ -4,13 +4,15 @@
  * and PP-40 (fsyncOnAck).
  */
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { PprcManager } from '../../../src/copy/pprc/index.js';
+import { BitmapJournal } from '../../../src/store/bitmap-journal.js';
 import { Pool } from '../../../src/store/pool.js';
+import type { Volume } from '../../../src/volume/volume.js';
 import { runUntilKilled } from '../../helpers/kill-child.js';
 import { seededRandom, testSeed } from '../../helpers/seeded-random.js';
 import { tempDirs } from '../../helpers/temp-dir.js';
-import { MiB, TRACK, closeAll, closeEss, duplexPair, pattern, peek, site } from './harness.js';
+import { MiB, TRACK, closeAll, closeEss, duplexPair, pattern, peek, settle, site } from './harness.js';
 
 const FIXTURE = path.resolve(import.meta.dirname, '../../fixtures/pprc-crash-writer.mjs');
 const temp = tempDirs('lunrig-pprc-kill-');
@@ -76,13 +78,14 @@ describe('PPRC recovery', () => {
   });
 
   const variants = [
-    { fsyncOnAck: false, mode: 'duplex' },
-    { fsyncOnAck: true, mode: 'duplex' },
-    { fsyncOnAck: false, mode: 'suspended' },
+    { fsyncOnAck: false, mode: 'duplex', durability: 'process' },
+    { fsyncOnAck: true, mode: 'duplex', durability: 'process' },
+    { fsyncOnAck: false, mode: 'suspended', durability: 'process' },
+    { fsyncOnAck: false, mode: 'duplex', durability: 'power' },
   ] as const;
-  for (const { fsyncOnAck, mode } of variants) {
-    it(`kill -9 during ${mode} writes${fsyncOnAck ? ' with fsyncOnAck (PP-40)' : ''}: never falsely duplex, no acknowledged write missing${mode === 'duplex' ? ' on either side' : ''}, resync makes them identical`, { timeout: 60_000 }, async () => {
-      const seed = testSeed(`pprc-kill9-${mode}${fsyncOnAck ? '-fsync' : ''}`, fsyncOnAck ? 0x40 : mode === 'duplex' ? 0x9 : 0x5);
+  for (const { fsyncOnAck, mode, durability } of variants) {
+    it(`kill -9 during ${mode} writes${fsyncOnAck ? ' with fsyncOnAck (PP-40)' : ''}, '${durability}' durability: never falsely duplex, no acknowledged write missing${mode === 'duplex' ? ' on either side' : ''}, resync makes them identical`, { timeout: 60_000 }, async () => {
+      const seed = testSeed(`pprc-kill9-${mode}${fsyncOnAck ? '-fsync' : ''}-${durability}`, fsyncOnAck ? 0x40 : mode === 'duplex' ? (durability === 'power' ? 0x19 : 0x9) : 0x5);
       const rand = seededRandom(seed);
       const dir1 = temp.make();
       const dir2 = temp.make();
@@ -104,7 +107,7 @@ describe('PPRC recovery', () => {
         await e2.close();
       }
       const acks = 40 + Math.floor(rand() * 200);
-      const log = await runUntilKilled(['--import', 'tsx', FIXTURE, dir1, dir2, String(seed), fsyncOnAck ? '1' : '0', mode], /^a /gm, acks);
+      const log = await runUntilKilled(['--import', 'tsx', FIXTURE, dir1, dir2, String(seed), fsyncOnAck ? '1' : '0', mode, durability], /^a /gm, acks);
       // Per block: the last acknowledged byte, and bytes issued after it (in flight at the kill).
       const acked = new Map<number, number>();
       const inflight = new Map<number, number>();
@@ -149,4 +152,90 @@ describe('PPRC recovery', () => {
       }
     });
   }
+});
+
+describe('PPRC durability of the track marks', () => {
+  type Journal = { append(records: readonly unknown[], sync: boolean): Promise<void> };
+  const proto = BitmapJournal.prototype as unknown as Journal;
+
+  /** Log journal appends (records, fdatasync or not), the secondary's and the primary's writes and flushes, in order. */
+  function trace(s: Awaited<ReturnType<typeof site>>): string[] {
+    const log: string[] = [];
+    const append = proto.append;
+    vi.spyOn(proto, 'append').mockImplementation(function (this: Journal, records, sync) {
+      log.push(`journal ${records.length}${sync ? ' fdatasync' : ''}`);
+      return append.call(this, records, sync);
+    });
+    const spy = (v: Volume, who: string): void => {
+      const write = v.write.bind(v);
+      const flush = v.flush.bind(v);
+      vi.spyOn(v, 'write').mockImplementation((offset, data, options) => {
+        log.push(`${who} write${options?.fua ? ' fua' : ''}`);
+        return write(offset, data, options);
+      });
+      vi.spyOn(v, 'flush').mockImplementation(() => {
+        log.push(`${who} flush`);
+        return flush();
+      });
+    };
+    spy(s.e2.pool.volume('s'), 'secondary');
+    spy((s.e1.pool.volume('p').current as unknown as { below: Volume }).below, 'primary');
+    return log;
+  }
+
+  afterEach(() => vi.restoreAllMocks());
+
+  it("'process' (default): a HOT mark is written, not fdatasynced, before the mirror write leaves; a hot track is not marked again; FUA and host flush fdatasync the journal first", async () => {
+    const s = await site();
+    await duplexPair(s);
+    const p = s.e1.pool.volume('p');
+    const log = trace(s);
+    await p.write(3 * TRACK, pattern(1, 3 * TRACK));
+    expect(log.splice(0)).toEqual(['journal 1', 'secondary write', 'primary write']);
+    await p.write(3 * TRACK + 4096, pattern(2, 3 * TRACK + 4096));
+    expect(log.splice(0)).toEqual(['secondary write', 'primary write']);
+    // A write over three tracks, one of them hot: one record for the two new ones (a contiguous range).
+    await p.write(3 * TRACK, Buffer.alloc(3 * TRACK, 7));
+    expect(log.splice(0)).toEqual(['journal 1', 'secondary write', 'primary write']);
+    await p.write(9 * TRACK, pattern(3, 9 * TRACK), { fua: true });
+    expect(log.splice(0)).toEqual(['journal 1', 'journal 0 fdatasync', 'secondary write fua', 'primary write fua']);
+    await p.write(11 * TRACK, pattern(4, 11 * TRACK));
+    await p.flush();
+    expect(log.splice(0)).toEqual(['journal 1', 'secondary write', 'primary write', 'journal 0 fdatasync', 'primary flush', 'secondary flush']);
+    // Suspended: the OOS mark, written before the write it records.
+    await s.e1.pprc.suspend('p');
+    log.splice(0);
+    await p.write(13 * TRACK, pattern(5, 13 * TRACK));
+    expect(log.splice(0)).toEqual(['journal 1', 'primary write']);
+    expect(s.e1.pprc.outOfSyncTracks('p')).toEqual([13]);
+  });
+
+  it("'power': every new mark is fdatasynced before the write it covers", async () => {
+    const s = await site({ pprc: { durability: 'power' } });
+    await duplexPair(s);
+    const p = s.e1.pool.volume('p');
+    const log = trace(s);
+    await p.write(3 * TRACK, pattern(1, 3 * TRACK));
+    expect(log.splice(0)).toEqual(['journal 1 fdatasync', 'secondary write', 'primary write']);
+    await p.write(3 * TRACK, pattern(2, 3 * TRACK));
+    expect(log.splice(0)).toEqual(['secondary write', 'primary write']);
+    await s.e1.pprc.suspend('p');
+    log.splice(0);
+    await p.write(5 * TRACK, pattern(3, 5 * TRACK));
+    expect(log.splice(0)).toEqual(['journal 1 fdatasync', 'primary write']);
+  });
+
+  it("'process': HOT bits are cleared with journal records (no volume flush, no checkpoint) and a restart folds only what is still hot", async () => {
+    const s = await site({ pprc: { hotRegionLimit: 2 } });
+    await duplexPair(s);
+    const p = s.e1.pool.volume('p');
+    const log = trace(s);
+    for (const t of [1, 2, 3]) await p.write(t * TRACK, pattern(t, t * TRACK));
+    await settle();
+    expect(log.filter((l) => l.endsWith('flush'))).toEqual([]);
+    // Three set records and one clear record of the idle tracks.
+    expect(log.filter((l) => l.startsWith('journal'))).toEqual(['journal 1', 'journal 1', 'journal 1', 'journal 1']);
+    await s.restartE1();
+    expect(s.e1.pprc.outOfSyncTracks('p').length).toBeLessThan(3);
+  });
 });

@@ -126,6 +126,64 @@ describe('PPRC synchronous writes', () => {
     expect(s.e2.pprc.query('s').suspended).toBe(true);
   });
 
+  it('PP-20 under load: a link going down fails its in-flight writes at once and they are retried on another up link (DUPLEX kept, no ack timeout); with no link left they fail per W2 and the pair suspends', async () => {
+    const s = await site({ pprc: { remoteAckTimeoutMs: 1000 } });
+    const [l1, l2] = await duplexPair(s, { links: 2 });
+    // l1 slow (400 ms one way), l2 fast (5 ms): a request cut on l1 is visibly resent at once, not at the end of its leg.
+    await s.e1.pprc.setLinkFault(l1!, { latencyMs: 400 });
+    await s.e1.pprc.setLinkFault(l2!, { latencyMs: 5 });
+    const p = s.e1.pool.volume('p');
+    const burst = (tag: number, tracks: number[]) => tracks.map((t) => p.write(t * TRACK, pattern(tag + t, t * TRACK)));
+    const onL1 = () => s.e1.pprc.links().find((l) => l.id === l1)!;
+
+    // 1. Cut l1 while half the writes are on their way out over it (round robin: even and odd ones).
+    let t0 = s.clock.now();
+    let writes = burst(10, [0, 1, 2, 3, 4, 5]);
+    await settle();
+    await s.clock.advance(1);
+    const requestsBefore = onL1().requests;
+    await s.e1.pprc.setLinkFault(l1!, { down: true });
+    // Horizon 50 ms: only l2's trips may move the clock, never the lost requests' 400 ms legs still timed on l1.
+    await driveTimers(s.clock, Promise.all(writes), 50);
+    // Resent over l2 at once: about two 5 ms trips, not l1's 400 ms leg, nowhere near the 1000 ms ack timeout.
+    expect(s.clock.now() - t0).toBeLessThan(100);
+    expect(onL1().requests).toBe(requestsBefore);
+    expect(s.e1.pprc.query('p')).toMatchObject({ state: 'DUPLEX', oosTracks: 0 });
+    for (const t of [0, 1, 2, 3, 4, 5]) expect((await peek(s.e2, 's', t * TRACK, 4096)).equals(pattern(10 + t, t * TRACK)), `S track ${t}`).toBe(true);
+
+    // 2. l1 back; cut it again once its writes reached the secondary and wait for their ack (the ack leg).
+    await s.e1.pprc.setLinkFault(l1!, { down: false });
+    t0 = s.clock.now();
+    writes = burst(20, [6, 7, 8, 9]);
+    await settle();
+    await driveTimers(s.clock, s.clock.sleep(450), 500);
+    expect(onL1().requests).toBeGreaterThan(requestsBefore);
+    expect(await isSettled(Promise.all(writes))).toBe(false);
+    await s.e1.pprc.setLinkFault(l1!, { down: true });
+    await driveTimers(s.clock, Promise.all(writes), 50);
+    // The ack over l1 would have come back at 800 ms.
+    expect(s.clock.now() - t0).toBeLessThan(500);
+    expect(s.e1.pprc.query('p')).toMatchObject({ state: 'DUPLEX', oosTracks: 0 });
+    for (const t of [6, 7, 8, 9]) {
+      expect((await peek(s.e1, 'p', t * TRACK, 4096)).equals(pattern(20 + t, t * TRACK)), `P track ${t}`).toBe(true);
+      expect((await peek(s.e2, 's', t * TRACK, 4096)).equals(pattern(20 + t, t * TRACK)), `S track ${t}`).toBe(true);
+    }
+
+    // 3. The last link goes down under writes in flight: nothing to retry on; W2 (ack timeout, old data kept), then CRIT.
+    writes = burst(30, [10, 11]);
+    for (const w of writes) w.catch(() => undefined);
+    await settle();
+    await s.clock.advance(1);
+    await s.e1.pprc.setLinkFault(l2!, { down: true });
+    await s.clock.advance(900);
+    expect(await isSettled(Promise.all(writes))).toBe(false);
+    await s.clock.advance(200);
+    for (const w of writes) await expectCode(w, 'PPRC_ACK_TIMEOUT');
+    expect(s.e1.pprc.query('p')).toMatchObject({ state: 'SUSPENDED', suspendReason: 'paths-lost' });
+    expect(s.e1.pprc.outOfSyncTracks('p')).toEqual([10, 11]);
+    for (const t of [10, 11]) expect((await peek(s.e1, 'p', t * TRACK, 4096)).equals(Buffer.alloc(4096)), `P track ${t} keeps its old data`).toBe(true);
+  });
+
   it("W2 failedWritePolicy 'suspend-and-complete': the write whose ack timed out is recorded and completes", async () => {
     const s = await site({ pprc: { remoteAckTimeoutMs: 500, failedWritePolicy: 'suspend-and-complete' } });
     const [l1] = await duplexPair(s);
