@@ -1,50 +1,37 @@
 /**
  * A layer that only decides whether a request may go on (a fault switch, a
  * reservation, a link, an access gate) and then passes it down unchanged.
- * Subclasses say yes, later, or no in `admit`; the operations, their order
- * and the size / read-only / identity pass-through live here once.
+ * Subclasses say yes, later, or no in `admit`; the operations and their
+ * order live here once.
  */
-import type { Extent, Volume, VolumeIdentity, WriteOptions, WriteZeroesOptions } from './volume.js';
+import { PassThroughLayer } from './pass-through-layer.js';
+import type { Extent, WriteOptions, WriteZeroesOptions } from './volume.js';
 
 /** Reads and block status read; writes, write-zeroes, trims and flushes change (or commit) data. */
 export type RequestKind = 'read' | 'write';
 
-export abstract class AdmissionLayer implements Volume {
-  constructor(readonly below: Volume) {}
-
-  get size(): number {
-    return this.below.size;
-  }
-
-  get readOnly(): boolean {
-    return this.below.readOnly;
-  }
-
-  identity(): VolumeIdentity {
-    return this.below.identity();
-  }
-
-  read(offset: number, length: number, into?: Uint8Array): Promise<Uint8Array> {
+export abstract class AdmissionLayer extends PassThroughLayer {
+  override read(offset: number, length: number, into?: Uint8Array): Promise<Uint8Array> {
     return this.pass('read', () => this.below.read(offset, length, into));
   }
 
-  write(offset: number, data: Uint8Array, options?: WriteOptions): Promise<void> {
+  override write(offset: number, data: Uint8Array, options?: WriteOptions): Promise<void> {
     return this.pass('write', () => this.below.write(offset, data, options));
   }
 
-  writeZeroes(offset: number, length: number, options?: WriteZeroesOptions): Promise<void> {
+  override writeZeroes(offset: number, length: number, options?: WriteZeroesOptions): Promise<void> {
     return this.pass('write', () => this.below.writeZeroes(offset, length, options));
   }
 
-  trim(offset: number, length: number, options?: WriteOptions): Promise<void> {
+  override trim(offset: number, length: number, options?: WriteOptions): Promise<void> {
     return this.pass('write', () => this.below.trim(offset, length, options));
   }
 
-  flush(): Promise<void> {
+  override flush(): Promise<void> {
     return this.pass('write', () => this.below.flush());
   }
 
-  blockStatus(offset: number, length: number): Promise<Extent[]> {
+  override blockStatus(offset: number, length: number): Promise<Extent[]> {
     return this.pass('read', () => this.below.blockStatus(offset, length));
   }
 

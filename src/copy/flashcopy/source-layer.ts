@@ -6,54 +6,37 @@
  */
 import { LunrigError } from '../../errors.js';
 import { checkRange } from '../../volume/range-check.js';
-import type { Extent, Volume, VolumeIdentity, WriteOptions, WriteZeroesOptions } from '../../volume/volume.js';
+import { PassThroughLayer } from '../../volume/pass-through-layer.js';
+import type { Extent, Volume, WriteOptions, WriteZeroesOptions } from '../../volume/volume.js';
 import type { CowEngine } from './cow-engine.js';
 
-export class SourceLayer implements Volume {
+export class SourceLayer extends PassThroughLayer {
   constructor(
-    readonly below: Volume,
+    below: Volume,
     private engine: CowEngine | undefined,
-  ) {}
-
-  get size(): number {
-    return this.below.size;
+  ) {
+    super(below);
   }
 
-  get readOnly(): boolean {
-    return this.below.readOnly;
-  }
-
-  identity(): VolumeIdentity {
-    return this.below.identity();
-  }
-
-  read(offset: number, length: number, into?: Uint8Array): Promise<Uint8Array> {
-    return this.below.read(offset, length, into);
-  }
-
-  async write(offset: number, data: Uint8Array, options?: WriteOptions): Promise<void> {
+  override async write(offset: number, data: Uint8Array, options?: WriteOptions): Promise<void> {
     await this.copyFirst(offset, data.byteLength, 'write', options);
     return this.below.write(offset, data, options);
   }
 
-  async writeZeroes(offset: number, length: number, options?: WriteZeroesOptions): Promise<void> {
+  override async writeZeroes(offset: number, length: number, options?: WriteZeroesOptions): Promise<void> {
     await this.copyFirst(offset, length, 'write-zeroes', options);
     return this.below.writeZeroes(offset, length, options);
   }
 
-  async trim(offset: number, length: number, options?: WriteOptions): Promise<void> {
+  override async trim(offset: number, length: number, options?: WriteOptions): Promise<void> {
     await this.copyFirst(offset, length, 'trim', options);
     return this.below.trim(offset, length, options);
   }
 
   // What the host makes durable has its grain copies and bits durable first.
-  async flush(): Promise<void> {
+  override async flush(): Promise<void> {
     await this.engine?.sync();
     return this.below.flush();
-  }
-
-  blockStatus(offset: number, length: number): Promise<Extent[]> {
-    return this.below.blockStatus(offset, length);
   }
 
   /** The relationship ended: pass everything through from now on. */

@@ -5,36 +5,26 @@
  * covered size pass through. Detached, it is a pass-through.
  */
 import { checkRange } from '../../volume/range-check.js';
-import type { Extent, Volume, VolumeIdentity, WriteOptions, WriteZeroesOptions } from '../../volume/volume.js';
+import { PassThroughLayer } from '../../volume/pass-through-layer.js';
+import type { Extent, Volume, WriteOptions, WriteZeroesOptions } from '../../volume/volume.js';
 import type { CowEngine } from './cow-engine.js';
 
-export class TargetLayer implements Volume {
+export class TargetLayer extends PassThroughLayer {
   constructor(
-    readonly below: Volume,
+    below: Volume,
     private engine: CowEngine | undefined,
-  ) {}
-
-  get size(): number {
-    return this.below.size;
+  ) {
+    super(below);
   }
 
-  get readOnly(): boolean {
-    return this.below.readOnly;
-  }
-
-  // The target keeps its own identity: same bytes, different device (spec §2.3 Whole-volume identity).
-  identity(): VolumeIdentity {
-    return this.below.identity();
-  }
-
-  async read(offset: number, length: number, into?: Uint8Array): Promise<Uint8Array> {
+  override async read(offset: number, length: number, into?: Uint8Array): Promise<Uint8Array> {
     const engine = this.engine;
     if (!engine) return this.below.read(offset, length, into);
     checkRange(offset, length, this.below.size, 'read of FlashCopy target');
     return engine.readTarget(offset, length, into);
   }
 
-  async write(offset: number, data: Uint8Array, options?: WriteOptions): Promise<void> {
+  override async write(offset: number, data: Uint8Array, options?: WriteOptions): Promise<void> {
     const engine = this.engine;
     if (!engine) return this.below.write(offset, data, options);
     checkRange(offset, data.byteLength, this.below.size, 'write to FlashCopy target');
@@ -42,7 +32,7 @@ export class TargetLayer implements Volume {
     if (options?.fua) await engine.sync();
   }
 
-  async writeZeroes(offset: number, length: number, options?: WriteZeroesOptions): Promise<void> {
+  override async writeZeroes(offset: number, length: number, options?: WriteZeroesOptions): Promise<void> {
     const engine = this.engine;
     if (!engine) return this.below.writeZeroes(offset, length, options);
     checkRange(offset, length, this.below.size, 'write-zeroes to FlashCopy target');
@@ -50,7 +40,7 @@ export class TargetLayer implements Volume {
     if (options?.fua) await engine.sync();
   }
 
-  async trim(offset: number, length: number, options?: WriteOptions): Promise<void> {
+  override async trim(offset: number, length: number, options?: WriteOptions): Promise<void> {
     const engine = this.engine;
     if (!engine) return this.below.trim(offset, length, options);
     checkRange(offset, length, this.below.size, 'trim of FlashCopy target');
@@ -59,12 +49,12 @@ export class TargetLayer implements Volume {
   }
 
   // A flushed target write must keep its bit: bits (and copies) durable, then the target's own flush.
-  async flush(): Promise<void> {
+  override async flush(): Promise<void> {
     await this.engine?.sync();
     return this.below.flush();
   }
 
-  async blockStatus(offset: number, length: number): Promise<Extent[]> {
+  override async blockStatus(offset: number, length: number): Promise<Extent[]> {
     const engine = this.engine;
     if (!engine) return this.below.blockStatus(offset, length);
     checkRange(offset, length, this.below.size, 'block status of FlashCopy target');

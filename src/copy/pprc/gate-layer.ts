@@ -16,7 +16,8 @@
  * SecondarySide.regate).
  */
 import { LunrigError } from '../../errors.js';
-import type { Extent, Volume, VolumeIdentity, WriteOptions, WriteZeroesOptions } from '../../volume/volume.js';
+import { PassThroughLayer } from '../../volume/pass-through-layer.js';
+import type { Extent, Volume, WriteOptions, WriteZeroesOptions } from '../../volume/volume.js';
 
 const CHANNEL = Symbol('lunrig.pprc.channel');
 /** Read buffers of channel requests, and the volume each is for. */
@@ -36,47 +37,37 @@ export function channelBuffer(volume: string, length: number, into?: Uint8Array)
   return buf;
 }
 
-export class GateLayer implements Volume {
+export class GateLayer extends PassThroughLayer {
   private active = true;
 
   constructor(
-    readonly below: Volume,
+    below: Volume,
     private readonly volume: string,
-  ) {}
-
-  get size(): number {
-    return this.below.size;
+  ) {
+    super(below);
   }
 
-  get readOnly(): boolean {
-    return this.below.readOnly;
-  }
-
-  identity(): VolumeIdentity {
-    return this.below.identity();
-  }
-
-  read(offset: number, length: number, into?: Uint8Array): Promise<Uint8Array> {
+  override read(offset: number, length: number, into?: Uint8Array): Promise<Uint8Array> {
     return this.pass('read', into !== undefined && channelReads.get(into) === this.volume, () => this.below.read(offset, length, into));
   }
 
-  write(offset: number, data: Uint8Array, options?: WriteOptions): Promise<void> {
+  override write(offset: number, data: Uint8Array, options?: WriteOptions): Promise<void> {
     return this.pass('write', this.marked(options), () => this.below.write(offset, data, options));
   }
 
-  writeZeroes(offset: number, length: number, options?: WriteZeroesOptions): Promise<void> {
+  override writeZeroes(offset: number, length: number, options?: WriteZeroesOptions): Promise<void> {
     return this.pass('write-zeroes', this.marked(options), () => this.below.writeZeroes(offset, length, options));
   }
 
-  trim(offset: number, length: number, options?: WriteOptions): Promise<void> {
+  override trim(offset: number, length: number, options?: WriteOptions): Promise<void> {
     return this.pass('trim', this.marked(options), () => this.below.trim(offset, length, options));
   }
 
-  flush(): Promise<void> {
+  override flush(): Promise<void> {
     return this.below.flush();
   }
 
-  blockStatus(offset: number, length: number): Promise<Extent[]> {
+  override blockStatus(offset: number, length: number): Promise<Extent[]> {
     return this.pass('block-status', false, () => this.below.blockStatus(offset, length));
   }
 

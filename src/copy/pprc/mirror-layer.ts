@@ -13,7 +13,8 @@
  * a link going down only once the secondary is done with the lost copy, and
  * never starts a copy on the secondary after the ack timed out (Pair.remote).
  */
-import type { Extent, Volume, VolumeIdentity, WriteOptions, WriteZeroesOptions } from '../../volume/volume.js';
+import { PassThroughLayer } from '../../volume/pass-through-layer.js';
+import type { Extent, Volume, WriteOptions, WriteZeroesOptions } from '../../volume/volume.js';
 
 /** A host update as the pair's write path applies it: locally, and to the secondary channel. */
 export interface Update {
@@ -32,53 +33,35 @@ export interface WritePath {
   flushSecondary(): Promise<void>;
 }
 
-export class MirrorLayer implements Volume {
+export class MirrorLayer extends PassThroughLayer {
   readonly passesSlots = true as const;
 
   constructor(
-    readonly below: Volume,
+    below: Volume,
     private path: WritePath | undefined,
-  ) {}
-
-  get size(): number {
-    return this.below.size;
+  ) {
+    super(below);
   }
 
-  get readOnly(): boolean {
-    return this.below.readOnly;
-  }
-
-  identity(): VolumeIdentity {
-    return this.below.identity();
-  }
-
-  read(offset: number, length: number, into?: Uint8Array): Promise<Uint8Array> {
-    return this.below.read(offset, length, into);
-  }
-
-  write(offset: number, data: Uint8Array, options?: WriteOptions): Promise<void> {
+  override write(offset: number, data: Uint8Array, options?: WriteOptions): Promise<void> {
     // A held write may wait up to the consistency timeout: it waits on its own copy, not on a slot of the
     // engine's arena that every LUN shares.
     if (this.path?.holding && data.buffer instanceof SharedArrayBuffer) data = Uint8Array.prototype.slice.call(data);
     return this.update({ kind: 'write', offset, length: data.byteLength, apply: (v, fua) => v.write(offset, data, fua ? { ...options, fua } : options) }, options);
   }
 
-  writeZeroes(offset: number, length: number, options?: WriteZeroesOptions): Promise<void> {
+  override writeZeroes(offset: number, length: number, options?: WriteZeroesOptions): Promise<void> {
     return this.update({ kind: 'write-zeroes', offset, length, apply: (v, fua) => v.writeZeroes(offset, length, fua ? { ...options, fua } : options) }, options);
   }
 
-  trim(offset: number, length: number, options?: WriteOptions): Promise<void> {
+  override trim(offset: number, length: number, options?: WriteOptions): Promise<void> {
     return this.update({ kind: 'trim', offset, length, apply: (v, fua) => v.trim(offset, length, fua ? { ...options, fua } : options) }, options);
   }
 
-  async flush(): Promise<void> {
+  override async flush(): Promise<void> {
     await this.path?.syncMarks();
     await this.below.flush();
     await this.path?.flushSecondary();
-  }
-
-  blockStatus(offset: number, length: number): Promise<Extent[]> {
-    return this.below.blockStatus(offset, length);
   }
 
   detach(): void {
