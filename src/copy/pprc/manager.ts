@@ -36,7 +36,7 @@ import { recoverPairs, type RecoveryReport } from './recovery.js';
 import { PprcRegistry, type CopyMode, type LssSettings, type PairRecord, type PprcState } from './registry.js';
 import type { SecondaryEss, SecondaryVolumeFacts } from './secondary-ess.js';
 import { InProcessSecondaryEss, SecondarySide, type BoundSecondary } from './secondary-side.js';
-import { TrackBitmaps } from './track-bitmaps.js';
+import { TrackBitmaps, type TrackBitmapsOptions } from './track-bitmaps.js';
 
 export type PprcPool = Pick<Pool, 'dir' | 'serial' | 'lunInfo' | 'volume' | 'addVeto'>;
 
@@ -66,8 +66,15 @@ export interface PprcManagerOptions {
   profile?: 'ess' | 'relaxed';
   /** §3.3 "permit if target is online": whether a host holds the LUN online (default never). */
   isOnline?(lun: string): boolean;
-  /** Idle HOT tracks that trigger a lazy clear (default 256). */
-  hotRegionLimit?: number;
+  /**
+   * HOT marks (mirror writes possibly in flight, copied after a crash) cover
+   * regions of this many tracks (default 16: 1 MiB with 64 KiB tracks, like
+   * dm-mirror's regions). Larger: fewer journal records under random writes,
+   * more to copy after a crash.
+   */
+  hotRegionTracks?: number;
+  /** A HOT region is cleared once no mirror write touched it for this long (default 1000 ms; 0: as soon as it is quiet). */
+  hotQuietMs?: number;
   /** Tracks per copier batch (default 16). */
   copyBatchTracks?: number;
   /**
@@ -167,7 +174,10 @@ export class PprcManager extends EventEmitter<PprcEvents> {
   private readonly trackSize: number;
   private unveto: (() => void) | undefined;
   private closing: Promise<void> | undefined;
-  private readonly hotClearing = new Set<string>();
+  /** Each pair's HOT sweep in progress (close waits for it). */
+  private readonly hotClearing = new Map<string, Promise<void>>();
+  /** When each pair's HOT regions were last swept (clock ms). */
+  private readonly hotSweptAt = new Map<string, number>();
   private selfEss: InProcessSecondaryEss | undefined;
   private readonly heartbeatTimers = new Set<ClockTimer>();
   private readonly pinging = new Set<string>();
@@ -387,7 +397,7 @@ export class PprcManager extends EventEmitter<PprcEvents> {
       };
       const tracks = Math.ceil(record.size / record.trackSize);
       const store = await BitmapJournal.open(this.registry.bitmapBase(id), [tracks, tracks], this.journalOptions);
-      const pair = new Pair(record, new TrackBitmaps(store, tracks, this.ctx.durability === 'power'), this.ctx);
+      const pair = new Pair(record, new TrackBitmaps(store, tracks, this.bitmapOptions()), this.ctx);
       pair.state = 'ESTABLISHING';
       let bound = false;
       try {
@@ -406,6 +416,7 @@ export class PprcManager extends EventEmitter<PprcEvents> {
         });
       } catch (err) {
         this.pairs.delete(id);
+        this.hotSweptAt.delete(id);
         if (bound) await ess.unbind(request.secondary.volume, id).catch(() => undefined);
         await this.save().catch(() => undefined);
         await store.destroy().catch(() => undefined);
@@ -521,6 +532,7 @@ export class PprcManager extends EventEmitter<PprcEvents> {
         return top === layer ? layer.below : top;
       });
       this.pairs.delete(pair.id);
+      this.hotSweptAt.delete(pair.id);
       await this.save();
       await pair.closeChannels();
       try {
@@ -720,6 +732,7 @@ export class PprcManager extends EventEmitter<PprcEvents> {
         pair.hold = undefined;
       }
       await Promise.all([...this.pairs.values()].map((p) => p.copier?.stop()));
+      await Promise.all(this.hotClearing.values());
       for (const pair of this.pairs.values()) {
         await pair.closeChannels();
         await pair.bitmaps.store.close();
@@ -786,7 +799,7 @@ export class PprcManager extends EventEmitter<PprcEvents> {
         registry: this.registry,
         ctx: this.ctx,
         journalOptions: this.journalOptions,
-        syncMarks: this.ctx.durability === 'power',
+        bitmapOptions: this.bitmapOptions(),
         adopt: (pair) => this.pairs.set(pair.id, pair),
       },
       this.recovery,
@@ -816,29 +829,37 @@ export class PprcManager extends EventEmitter<PprcEvents> {
   }
 
   /**
-   * Lazily clear HOT bits of tracks with no mirror write in flight. 'power':
-   * flush both sides first, so a cleared track is durable on both. 'process':
-   * a completed mirror write is in both sides' page cache, which is what that
-   * rule promises between host flushes: no flush.
+   * After a mirror write: at most every half quiet period, clear the HOT
+   * regions that have been quiet for `hotQuietMs`. 'power': flush both sides
+   * first, so a cleared region is durable on both. 'process': a completed
+   * mirror write is in both sides' page cache, which is what that rule
+   * promises between host flushes: no flush. A region written again after the
+   * cut-off keeps its bit (clearHot checks).
    */
   private hotIdle(pair: Pair): void {
-    if (pair.bitmaps.idleHotCount < (this.options.hotRegionLimit ?? 256) || this.hotClearing.has(pair.id)) return;
-    this.hotClearing.add(pair.id);
-    void (async () => {
+    if (pair.bitmaps.quietHotRegions === 0 || this.hotClearing.has(pair.id)) return;
+    const quietMs = this.options.hotQuietMs ?? 1000;
+    const now = this.clock.now();
+    if (now - (this.hotSweptAt.get(pair.id) ?? -Infinity) < quietMs / 2) return;
+    this.hotSweptAt.set(pair.id, now);
+    const cutoff = now - quietMs;
+    const quiet = pair.bitmaps.quietHotRegionsSince(cutoff);
+    if (quiet.length === 0) return;
+    const sweep = (async () => {
       try {
-        const idle = pair.bitmaps.idleHotTracks();
         if (this.ctx.durability === 'power') {
           await pair.layer?.below.flush();
           if (pair.state !== 'DUPLEX' && pair.state !== 'DUPLEX_PENDING') return;
           if (await pair.remote(0, (ch) => ch.flush())) return;
         }
-        await pair.bitmaps.clearHot(idle);
+        await pair.bitmaps.clearHot(quiet, cutoff);
       } catch {
         // Leave the bits: recovery only copies a few tracks more.
       } finally {
         this.hotClearing.delete(pair.id);
       }
     })();
+    this.hotClearing.set(pair.id, sweep);
   }
 
   private upLinks(pair: Pair): Link[] {
@@ -921,6 +942,10 @@ export class PprcManager extends EventEmitter<PprcEvents> {
 
   private get limits(): boolean {
     return (this.options.profile ?? 'ess') === 'ess';
+  }
+
+  private bitmapOptions(): TrackBitmapsOptions {
+    return { syncMarks: this.ctx.durability === 'power', regionTracks: this.options.hotRegionTracks ?? 16, now: () => this.clock.now() };
   }
 
   private save(): Promise<void> {

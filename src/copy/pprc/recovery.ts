@@ -12,7 +12,7 @@ import type { Pool } from '../../store/pool.js';
 import { MirrorLayer } from './mirror-layer.js';
 import { Pair, type PairContext } from './pair.js';
 import type { PairRecord, PprcRegistry } from './registry.js';
-import { TrackBitmaps } from './track-bitmaps.js';
+import { TrackBitmaps, type TrackBitmapsOptions } from './track-bitmaps.js';
 
 export interface RecoveryReport {
   /** Pairs that came back suspended because they were duplex or pending. */
@@ -26,8 +26,8 @@ export interface RecoveryDeps {
   registry: Pick<PprcRegistry, 'bitmapBase'>;
   ctx: PairContext;
   journalOptions: BitmapJournalOptions;
-  /** The pairs' TrackBitmaps fdatasync each mark ('power' durability). */
-  syncMarks: boolean;
+  /** How the pairs' TrackBitmaps mark (durability, HOT regions, clock). */
+  bitmapOptions: TrackBitmapsOptions;
   /** Take the pair into the manager (before its layer goes on the primary). */
   adopt(pair: Pair): void;
 }
@@ -47,7 +47,7 @@ export async function recoverPairs(records: readonly PairRecord[], deps: Recover
       continue;
     }
     const tracks = Math.ceil(record.size / record.trackSize);
-    const bitmaps = new TrackBitmaps(await BitmapJournal.open(deps.registry.bitmapBase(record.id), [tracks, tracks], deps.journalOptions), tracks, deps.syncMarks);
+    const bitmaps = new TrackBitmaps(await BitmapJournal.open(deps.registry.bitmapBase(record.id), [tracks, tracks], deps.journalOptions), tracks, deps.bitmapOptions);
     await bitmaps.foldHotIntoOos();
     let next = record;
     if (record.state !== 'SUSPENDED') {

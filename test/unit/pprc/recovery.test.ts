@@ -23,8 +23,8 @@ afterEach(async () => {
 });
 
 describe('PPRC recovery', () => {
-  it('a DUPLEX pair comes back SUSPENDED (restart) after a restart, with tracks written recently out of sync; resync makes it identical', async () => {
-    const s = await site();
+  it('a DUPLEX pair comes back SUSPENDED (restart) after a restart, with the HOT regions written recently out of sync; resync makes it identical', async () => {
+    const s = await site({ pprc: { hotRegionTracks: 4 } });
     await duplexPair(s);
     const p = s.e1.pool.volume('p');
     for (const t of [1, 5, 9]) await p.write(t * TRACK, pattern(t, t * TRACK));
@@ -32,21 +32,26 @@ describe('PPRC recovery', () => {
     const q = s.e1.pprc.query('p');
     expect(q).toMatchObject({ state: 'SUSPENDED', suspendReason: 'restart', role: 'source' });
     expect(s.e1.pprc.recovery.suspended).toEqual([q.pair!.id]);
-    // HOT tracks (mirror writes not yet lazily cleared) are treated as possibly out of sync.
-    expect(s.e1.pprc.outOfSyncTracks('p')).toEqual([1, 5, 9]);
+    // HOT regions (mirror writes not yet lazily cleared), whole, are treated as possibly out of sync.
+    expect(s.e1.pprc.outOfSyncTracks('p')).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
     await s.e1.pprc.establish({ primary: 'p', secondary: { ess: 'FCA31', volume: 's' }, mode: 'out-of-sync-only' });
     await s.e1.pprc.waitForCopy('p');
     expect((await s.e1.pprc.audit('p')).differing).toEqual([]);
   });
 
-  it('HOT tracks are cleared lazily once both sides are flushed', async () => {
-    const s = await site({ pprc: { hotRegionLimit: 2 } });
+  it('a HOT region is cleared once no mirror write touched it for hotQuietMs; a region written since keeps its mark', async () => {
+    const s = await site({ pprc: { hotRegionTracks: 4, hotQuietMs: 1000 } });
     await duplexPair(s);
     const p = s.e1.pool.volume('p');
-    for (const t of [1, 2, 3, 4]) await p.write(t * TRACK, pattern(t, t * TRACK));
-    await new Promise((r) => setTimeout(r, 50));
+    for (const t of [1, 2, 5]) await p.write(t * TRACK, pattern(t, t * TRACK));
+    await s.clock.advance(600);
+    await p.write(6 * TRACK, pattern(6, 6 * TRACK));
+    await s.clock.advance(600);
+    // Region 0 has been quiet 1200 ms, region 1 600 ms: this write's sweep clears region 0 only.
+    await p.write(9 * TRACK, pattern(9, 9 * TRACK));
+    await settle();
     await s.restartE1();
-    expect(s.e1.pprc.outOfSyncTracks('p').length).toBeLessThan(4);
+    expect(s.e1.pprc.outOfSyncTracks('p')).toEqual([4, 5, 6, 7, 8, 9, 10, 11]);
   });
 
   it('a SUSPENDED pair keeps its recorded tracks, reason and write-inhibit across a restart; the secondary keeps its role', async () => {
@@ -186,7 +191,7 @@ describe('PPRC durability of the track marks', () => {
   afterEach(() => vi.restoreAllMocks());
 
   it("'process' (default): a HOT mark is written, not fdatasynced, before the mirror write leaves; a hot track is not marked again; FUA and host flush fdatasync the journal first", async () => {
-    const s = await site();
+    const s = await site({ pprc: { hotRegionTracks: 1 } });
     await duplexPair(s);
     const p = s.e1.pool.volume('p');
     const log = trace(s);
@@ -211,7 +216,7 @@ describe('PPRC durability of the track marks', () => {
   });
 
   it("'power': every new mark is fdatasynced before the write it covers", async () => {
-    const s = await site({ pprc: { durability: 'power' } });
+    const s = await site({ pprc: { durability: 'power', hotRegionTracks: 1 } });
     await duplexPair(s);
     const p = s.e1.pool.volume('p');
     const log = trace(s);
@@ -226,16 +231,34 @@ describe('PPRC durability of the track marks', () => {
   });
 
   it("'process': HOT bits are cleared with journal records (no volume flush, no checkpoint) and a restart folds only what is still hot", async () => {
-    const s = await site({ pprc: { hotRegionLimit: 2 } });
+    const s = await site({ pprc: { hotRegionTracks: 1, hotQuietMs: 1000 } });
     await duplexPair(s);
     const p = s.e1.pool.volume('p');
     const log = trace(s);
-    for (const t of [1, 2, 3]) await p.write(t * TRACK, pattern(t, t * TRACK));
+    for (const t of [1, 2]) await p.write(t * TRACK, pattern(t, t * TRACK));
+    await s.clock.advance(1000);
+    await p.write(3 * TRACK, pattern(3, 3 * TRACK));
     await settle();
     expect(log.filter((l) => l.endsWith('flush'))).toEqual([]);
-    // Three set records and one clear record of the idle tracks.
+    // Three set records and one clear record of the two quiet tracks (one range).
     expect(log.filter((l) => l.startsWith('journal'))).toEqual(['journal 1', 'journal 1', 'journal 1', 'journal 1']);
     await s.restartE1();
-    expect(s.e1.pprc.outOfSyncTracks('p').length).toBeLessThan(3);
+    expect(s.e1.pprc.outOfSyncTracks('p')).toEqual([3]);
+  });
+
+  it("'power': a quiet HOT region is cleared only after both sides were flushed", async () => {
+    const s = await site({ pprc: { durability: 'power', hotRegionTracks: 1, hotQuietMs: 1000 } });
+    await duplexPair(s);
+    const p = s.e1.pool.volume('p');
+    const log = trace(s);
+    await p.write(1 * TRACK, pattern(1, 1 * TRACK));
+    await s.clock.advance(1000);
+    log.splice(0);
+    await p.write(3 * TRACK, pattern(3, 3 * TRACK));
+    // The restart's close waits for the sweep this write started.
+    await s.restartE1();
+    expect(log.indexOf('primary flush')).toBeGreaterThanOrEqual(0);
+    expect(log.indexOf('secondary flush')).toBeGreaterThan(log.indexOf('primary flush'));
+    expect(s.e1.pprc.outOfSyncTracks('p')).toEqual([3]);
   });
 });

@@ -21,7 +21,7 @@ describe('PPRC track bitmaps over the journal', () => {
   it("clear records replay in order with sets ('process': no checkpoint, no fdatasync), across reopen and checkpoint", async () => {
     const base = path.join(temp.make(), 'pair');
     let j = await BitmapJournal.open(base, [64, 64]);
-    const tb = new TrackBitmaps(j, 64, false);
+    const tb = new TrackBitmaps(j, 64, { syncMarks: false });
     await tb.beginHot(1, 4);
     tb.endHot(1, 4);
     await tb.markOos(10, 12);
