@@ -50,9 +50,14 @@ function passesSlots(v: Volume): v is Volume & SlotPassingLayer {
   return (v as Partial<SlotPassingLayer>).passesSlots === true;
 }
 
-/** A Volume that can hand protocol servers its I/O engine's slot arena (store/lun.ts). */
+/**
+ * A Volume that can hand protocol servers its I/O engine's slot arena
+ * (store/lun.ts). One that is not itself the LUN (a PPRC link channel) also
+ * says, per request, whether its requests still reach the LUN with the slot.
+ */
 interface FastPathVolume {
   fastPath(): { arena: SlotArena } | undefined;
+  fastPathActive?(): boolean;
 }
 
 /** Slot bytes pinned on clients' behalf across every connection sharing one arena. */
@@ -100,10 +105,12 @@ export class FastExport {
     private readonly stack: VolumeStack | undefined,
     readonly arena: SlotArena,
     readonly budget: SlotBudget,
+    private readonly check?: () => boolean,
   ) {}
 
   /** Checked per request: no copy-service layer is active (or only one that passes slots), requests reach the LUN with the slot. */
   get active(): boolean {
+    if (this.check) return this.check();
     if (this.stack === undefined) return true;
     const top = this.stack.current;
     return top === this.stack.base || (passesSlots(top) && top.below === this.stack.base);
@@ -118,7 +125,8 @@ export function fastExportOf(volume: Volume): FastExport | undefined {
   if (typeof fastPath !== 'function') return undefined;
   const info = fastPath.call(base);
   if (!info) return undefined;
-  return new FastExport(volume, stack, info.arena, slotBudget(info.arena));
+  const check = stack ? undefined : (base as Partial<FastPathVolume>).fastPathActive?.bind(base);
+  return new FastExport(volume, stack, info.arena, slotBudget(info.arena), check);
 }
 
 /** True when `data` is `slot.data` from its start (what a read into the slot resolves to). */

@@ -37,6 +37,11 @@ export function channelBuffer(volume: string, length: number, into?: Uint8Array)
   return buf;
 }
 
+/** The read is done: a buffer that outlives it (an arena slot, reused by host reads) must not pass the gate later. */
+export function releaseChannelBuffer(buf: Uint8Array): void {
+  channelReads.delete(buf);
+}
+
 export class GateLayer extends PassThroughLayer {
   private active = true;
 

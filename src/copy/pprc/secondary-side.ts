@@ -10,9 +10,11 @@ import path from 'node:path';
 import { LunrigError } from '../../errors.js';
 import { readJsonFile, writeJsonAtomic } from '../../store/persist.js';
 import type { Pool } from '../../store/pool.js';
+import type { SlotArena } from '../../io/slot-arena.js';
+import { VolumeStack } from '../../volume/volume-stack.js';
 import type { Extent, Volume, VolumeIdentity, WriteOptions, WriteZeroesOptions } from '../../volume/volume.js';
 import type { FlashCopyManager } from '../flashcopy/manager.js';
-import { GateLayer, channelBuffer, channelOptions } from './gate-layer.js';
+import { GateLayer, channelBuffer, channelOptions, releaseChannelBuffer } from './gate-layer.js';
 import type { SecondaryBinding, SecondaryEss, SecondaryStatus, SecondaryVolumeFacts } from './secondary-ess.js';
 
 export type SecondaryPool = Pick<Pool, 'dir' | 'serial' | 'lunInfo' | 'volume'>;
@@ -237,6 +239,25 @@ export class SecondarySide {
     return this.pool.volume(volume);
   }
 
+  /**
+   * The NBD fast path of a channel (remote link exports): the LUN's slot arena
+   * while the volume's stack is its gate directly on the LUN (or nothing),
+   * so a channel request reaches the LUN with the caller's slot. A FlashCopy
+   * layer stacked under the gate (CB-05) turns it off until it goes.
+   */
+  channelFastPath(volume: string): { arena: SlotArena } | undefined {
+    const stack = this.pool.volume(volume);
+    if (!(stack instanceof VolumeStack) || !this.channelOnLun(stack, volume)) return undefined;
+    return (stack.base as Partial<{ fastPath(): { arena: SlotArena } | undefined }>).fastPath?.();
+  }
+
+  channelOnLun(stack: VolumeStack, volume: string): boolean {
+    const top = stack.current;
+    if (top === stack.base) return true;
+    const gate = this.gates.get(volume);
+    return top === gate && gate.below === stack.base;
+  }
+
   /** Block status for a channel: below the volume's gate (no request mark fits block status). */
   channelBlockStatus(volume: string, stack: Volume, offset: number, length: number): Promise<Extent[]> {
     const gate = this.gates.get(volume);
@@ -281,8 +302,13 @@ class SecondaryChannel implements Volume {
     return this.side.checkChannel(this.volume, this.pairId).identity();
   }
 
-  read(offset: number, length: number, into?: Uint8Array): Promise<Uint8Array> {
-    return this.run((v) => v.read(offset, length, channelBuffer(this.volume, length, into)));
+  async read(offset: number, length: number, into?: Uint8Array): Promise<Uint8Array> {
+    const buf = channelBuffer(this.volume, length, into);
+    try {
+      return await this.run((v) => v.read(offset, length, buf));
+    } finally {
+      releaseChannelBuffer(buf);
+    }
   }
 
   write(offset: number, data: Uint8Array, options?: WriteOptions): Promise<void> {
@@ -303,6 +329,25 @@ class SecondaryChannel implements Volume {
 
   blockStatus(offset: number, length: number): Promise<Extent[]> {
     return this.run((v) => this.side.channelBlockStatus(this.volume, v, offset, length));
+  }
+
+  /** For the NBD server of a remote link export (nbd/fast-path.ts): the LUN's arena, while only the gate sits on it. */
+  fastPath(): { arena: SlotArena } | undefined {
+    try {
+      return this.side.channelFastPath(this.volume);
+    } catch {
+      return undefined;
+    }
+  }
+
+  fastPathActive(): boolean {
+    try {
+      const stack = this.side.checkChannel(this.volume, this.pairId);
+      return stack instanceof VolumeStack && this.side.channelOnLun(stack, this.volume);
+    } catch {
+      // The request fails on the generic path with the channel's own error.
+      return false;
+    }
   }
 
   private async run<T>(op: (v: Volume) => Promise<T>): Promise<T> {
