@@ -27,16 +27,20 @@ import {
   EXTENT_RECORD_BYTES,
   F_DATA,
   F_DATA_CAPACITY,
+  F_DEADLINE,
   F_LENGTH,
   F_OFFSET,
   F_RESULT,
   F_SRC_OFFSET,
   FLAG_FUA,
   FLAG_NO_HOLE,
+  MIRROR_BOTH_DONE,
+  MIRROR_SECONDARY_DONE,
   OP_BLOCK_STATUS,
   OP_COPY,
   OP_EXIT,
   OP_FLUSH,
+  OP_MIRROR_WRITE,
   OP_NAMES,
   OP_READ,
   OP_TRIM,
@@ -176,6 +180,24 @@ function run(desc: number, op: number): boolean {
         const fua = (flags & FLAG_FUA) !== 0;
         const fds: number[] = [];
         copyRangeSync(from, df[fb + F_SRC_OFFSET]!, lun, offset, length, fua ? { touched: (fd) => void fds.push(fd) } : {});
+        if (!fua) return true;
+        hold(desc, fds);
+        return false;
+      }
+      case OP_MIRROR_WRITE: {
+        const secondary = lunOf(desc, D_SRC_LUN);
+        if (lun.readOnly || secondary.readOnly) throw readOnlyError();
+        const fua = (flags & FLAG_FUA) !== 0;
+        const fds: number[] = [];
+        const touched = fua ? (fd: number): void => void fds.push(fd) : undefined;
+        const data = df[fb + F_DATA]!;
+        writeSync(secondary, offset, arena, data, length, touched);
+        df[fb + F_RESULT] = MIRROR_SECONDARY_DONE;
+        // The ack came too late (W2): the primary keeps its old data, the caller fails the write.
+        const deadline = df[fb + F_DEADLINE]!;
+        if (deadline > 0 && Date.now() > deadline) return true;
+        writeSync(lun, offset, arena, data, length, touched);
+        df[fb + F_RESULT] = MIRROR_BOTH_DONE;
         if (!fua) return true;
         hold(desc, fds);
         return false;

@@ -70,8 +70,10 @@ export const F_DATA_CAPACITY = 6;
 export const F_RESULT = 7;
 /** OP_COPY: offset in the source LUN (F_OFFSET is the offset written in D_LUN). */
 export const F_SRC_OFFSET = 8;
+/** OP_MIRROR_WRITE: Date.now() after which the primary write must not start (0: none). */
+export const F_DEADLINE = 9;
 /** Error area: bytes [ERROR_AREA_START, DESC_BYTES) of the record. */
-export const ERROR_AREA_START = 72;
+export const ERROR_AREA_START = 80;
 export const ERROR_AREA_BYTES = DESC_BYTES - ERROR_AREA_START;
 
 export const OP_READ = 1;
@@ -89,6 +91,21 @@ export const OP_EXIT = 7;
  * holds it for the batch's group commit like a FUA write.
  */
 export const OP_COPY = 8;
+/**
+ * A synchronous mirror write of a local PPRC pair in one request: the slot's
+ * data is written to LUN D_SRC_LUN (the secondary) and then, only if that
+ * succeeded and F_DEADLINE has not passed, to LUN D_LUN (the primary), both
+ * at F_OFFSET. F_RESULT says how far it got (MIRROR_*), on failure too: an
+ * error with MIRROR_SECONDARY_DONE failed on the primary after the secondary
+ * had the data. FLAG_FUA: both files are in the batch's group commit.
+ */
+export const OP_MIRROR_WRITE = 9;
+/** F_RESULT of OP_MIRROR_WRITE: nothing written (or the secondary write failed). */
+export const MIRROR_NONE = 0;
+/** The secondary has the data; the primary write failed or (no error) was skipped past the deadline. */
+export const MIRROR_SECONDARY_DONE = 1;
+/** Both written. */
+export const MIRROR_BOTH_DONE = 2;
 
 export const OP_NAMES: Readonly<Record<number, string>> = {
   [OP_READ]: 'read',
@@ -99,6 +116,7 @@ export const OP_NAMES: Readonly<Record<number, string>> = {
   [OP_BLOCK_STATUS]: 'blockStatus',
   [OP_EXIT]: 'exit',
   [OP_COPY]: 'copy',
+  [OP_MIRROR_WRITE]: 'mirrorWrite',
 };
 
 export const FLAG_FUA = 1;

@@ -19,9 +19,12 @@ import {
   EXTENT_RECORD_BYTES,
   FLAG_FUA,
   FLAG_NO_HOLE,
+  MIRROR_BOTH_DONE,
+  MIRROR_SECONDARY_DONE,
   OP_BLOCK_STATUS,
   OP_COPY,
   OP_FLUSH,
+  OP_MIRROR_WRITE,
   OP_READ,
   OP_TRIM,
   OP_WRITE,
@@ -29,8 +32,14 @@ import {
 } from './protocol.js';
 import { closeSegments, openSegments } from './segment-files.js';
 import { checkSpec, checkGrownSpec } from './spec-check.js';
-import type { IoSlot, SlotArena } from './slot-arena.js';
+import type { IoSlot, SlotArena, SlotRef } from './slot-arena.js';
 import type { WorkerIoEngine } from './worker-engine.js';
+
+/** How far a mirror write got: 'secondary' without an error means its deadline passed before the primary write. */
+export interface MirrorWriteOutcome {
+  written: 'none' | 'secondary' | 'both';
+  error?: LunrigError;
+}
 
 /** blockStatus output slot: 4096 extents per round trip. */
 const BLOCK_STATUS_SLOT = 64 * 1024;
@@ -220,6 +229,57 @@ export class WorkerLunBackend implements LunBackend {
       });
       req.source = source;
       req.sourceOffset = sourceOffset;
+      this.engine.submit(req);
+    });
+  }
+
+  /**
+   * A local PPRC mirror write in one worker request (OP_MIRROR_WRITE):
+   * `data` goes to `secondary` (a LUN of the same engine) first and then,
+   * only if that worked and `deadline` (Date.now() ms, 0: none) has not
+   * passed, to this LUN, both at `offset`; FUA makes both durable before it
+   * resolves. One hand-off to a worker instead of two in a row. Never
+   * rejects: the outcome says how far it got. Undefined when it cannot run
+   * here (another engine, the data neither in the arena nor fitting a free
+   * slot): the caller takes the two-request path. Ranges and read-only are
+   * the caller's to check (Lun.mirrorWrite).
+   */
+  mirrorWrite(secondary: WorkerLunBackend, offset: number, data: Uint8Array, fua: boolean, deadline: number): Promise<MirrorWriteOutcome> | undefined {
+    if (secondary.engine !== this.engine || !this.engine.owns(secondary) || data.length === 0) return undefined;
+    let slot: SlotRef | undefined = this.engine.arena.viewRef(data);
+    let own: IoSlot | undefined;
+    if (!slot) {
+      own = this.engine.arena.tryAcquire(data.length);
+      if (!own) return undefined;
+      copyBytes(data, own.data.subarray(0, data.length));
+      slot = own;
+    }
+    const refused = this.begin(true);
+    const secondaryRefused = refused ? undefined : secondary.begin(true);
+    if (refused || secondaryRefused) {
+      if (secondaryRefused) this.end();
+      own?.release();
+      return Promise.resolve({ written: 'none', error: (refused ?? secondaryRefused)! });
+    }
+    return new Promise((resolve) => {
+      const req = new IoRequest(this, OP_MIRROR_WRITE, fua ? FLAG_FUA : 0, offset, data.length, slot, (err, result) => {
+        own?.release();
+        this.end();
+        secondary.end();
+        const written = result === MIRROR_BOTH_DONE ? 'both' : result === MIRROR_SECONDARY_DONE ? 'secondary' : 'none';
+        if (written !== 'none') {
+          secondary.st.writes++;
+          secondary.st.bytesWritten += data.length;
+        }
+        if (written === 'both') {
+          this.st.writes++;
+          this.st.bytesWritten += data.length;
+        }
+        if (err) (written === 'none' ? secondary : this).failed(err);
+        resolve(err ? { written, error: err } : { written });
+      });
+      req.source = secondary;
+      req.deadline = deadline;
       this.engine.submit(req);
     });
   }

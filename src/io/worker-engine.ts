@@ -52,6 +52,7 @@ import {
   ERROR_AREA_START,
   F_DATA,
   F_DATA_CAPACITY,
+  F_DEADLINE,
   F_LENGTH,
   F_OFFSET,
   F_RESULT,
@@ -451,6 +452,7 @@ export class WorkerIoEngine extends EventEmitter implements IoEngine {
     df[fb + F_RESULT] = 0;
     di[ib + D_SRC_LUN] = req.source?.id ?? 0;
     df[fb + F_SRC_OFFSET] = req.sourceOffset;
+    df[fb + F_DEADLINE] = req.deadline;
     this.requests[desc] = req;
     req.worker = w.index;
     w.outstanding++;
@@ -541,12 +543,12 @@ export class WorkerIoEngine extends EventEmitter implements IoEngine {
     let err = forced;
     let result = 0;
     if (!err) {
+      // The result counts on failure too (OP_MIRROR_WRITE says how far it got).
+      result = this.df[desc * DESC_F64S + F_RESULT]!;
       const status = this.di[desc * DESC_INTS + D_STATUS]!;
       if (status !== 0) {
         const start = desc * DESC_BYTES + ERROR_AREA_START;
         err = decodeError(status, this.du8.subarray(start, start + (DESC_BYTES - ERROR_AREA_START)), this.di[desc * DESC_INTS + D_ERROR_LEN]!);
-      } else {
-        result = this.df[desc * DESC_F64S + F_RESULT]!;
       }
     }
     const next = this.backlog.shift();

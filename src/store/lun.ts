@@ -5,7 +5,7 @@
 import { LunrigError } from '../errors.js';
 import type { LunBackend, QueueStats } from '../io/backend.js';
 import type { SlotArena } from '../io/slot-arena.js';
-import { WorkerLunBackend } from '../io/worker-backend.js';
+import { WorkerLunBackend, type MirrorWriteOutcome } from '../io/worker-backend.js';
 import { checkRange } from '../volume/range-check.js';
 import type { Extent, Volume, VolumeIdentity, WriteOptions, WriteZeroesOptions } from '../volume/volume.js';
 import { lssAddress, volumeId } from './identity.js';
@@ -95,6 +95,21 @@ export class Lun implements Volume {
     checkRange(offset, length, this.record.size, `read of LUN ${this.name}`);
     if (into && into.byteLength < length) throw new LunrigError('INVALID_ARGUMENT', `read buffer of ${into.byteLength} bytes is shorter than ${length}`);
     return this.backend.read(offset, length, into);
+  }
+
+  /**
+   * A local PPRC pair's mirror write in one I/O-worker request (copy/pprc/pair.ts):
+   * `data` to `secondary`, then (only if that worked and `deadline`, Date.now()
+   * ms, has not passed) here. Undefined when it cannot go that way: `secondary`
+   * is not a LUN of the same worker engine, either LUN is closed or read-only,
+   * or the range does not fit; the caller's ordinary route then reports any error.
+   */
+  mirrorWrite(secondary: Volume, offset: number, data: Uint8Array, fua: boolean, deadline: number): Promise<MirrorWriteOutcome> | undefined {
+    if (!(secondary instanceof Lun) || !(this.backend instanceof WorkerLunBackend) || !(secondary.backend instanceof WorkerLunBackend)) return undefined;
+    if (this.closed || secondary.closed || this.readOnly || secondary.readOnly) return undefined;
+    const end = offset + data.byteLength;
+    if (!Number.isSafeInteger(offset) || offset < 0 || end > this.size || end > secondary.size) return undefined;
+    return this.backend.mirrorWrite(secondary.backend, offset, data, fua, deadline);
   }
 
   async write(offset: number, data: Uint8Array, options?: WriteOptions): Promise<void> {

@@ -77,17 +77,33 @@ export class VolumeStack implements Volume {
     }
   }
 
+  /**
+   * Count a request that reaches the volumes below by another route (PPRC's
+   * fused local mirror write) as in flight, so a restack waits for it like
+   * any other. Undefined while a restack is pending (the caller takes the
+   * ordinary route, which waits); else call the returned function once done.
+   */
+  tryEnter(): (() => void) | undefined {
+    if (this.gate) return undefined;
+    this.inFlight++;
+    return () => this.leave();
+  }
+
+  private leave(): void {
+    if (--this.inFlight === 0 && this.drained) {
+      const drained = this.drained;
+      this.drained = undefined;
+      drained();
+    }
+  }
+
   private async forward<T>(op: (v: Volume) => Promise<T>): Promise<T> {
     while (this.gate) await this.gate;
     this.inFlight++;
     try {
       return await op(this.top);
     } finally {
-      if (--this.inFlight === 0 && this.drained) {
-        const drained = this.drained;
-        this.drained = undefined;
-        drained();
-      }
+      this.leave();
     }
   }
 }

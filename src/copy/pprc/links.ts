@@ -46,6 +46,8 @@ export interface LinkInfo extends LinkRecord {
   /** Requests delivered over it and their bytes (PP-18 counts copied tracks at the link). */
   requests: number;
   bytes: number;
+  /** Of those, local mirror writes done with the primary write in one I/O-worker request. */
+  fused: number;
 }
 
 export interface AddLinkRequest {
@@ -73,6 +75,7 @@ export class LinkDownError extends LunrigError {
 export class Link {
   requests = 0;
   bytes = 0;
+  fused = 0;
   /** Bumped when the link goes down: a request that saw another epoch was lost. */
   private epoch = 0;
   private busyUntil = 0;
@@ -151,6 +154,13 @@ export class Link {
     });
   }
 
+  /** A request delivered without `send` (a fused local mirror write): counted like one. */
+  countFused(bytes: number): void {
+    this.requests++;
+    this.bytes += bytes;
+    this.fused++;
+  }
+
   /** Requests on the link that have not had their ack yet. */
   get inTransitCount(): number {
     return this.inTransit.size;
@@ -176,7 +186,7 @@ export class Link {
   }
 
   info(): LinkInfo {
-    return { ...this.record, requests: this.requests, bytes: this.bytes };
+    return { ...this.record, requests: this.requests, bytes: this.bytes, fused: this.fused };
   }
 }
 

@@ -21,6 +21,8 @@ export interface Update {
   kind: 'write' | 'write-zeroes' | 'trim';
   offset: number;
   length: number;
+  /** A write's data (a local pair may write it to both LUNs in one request). */
+  data?: Uint8Array;
   apply(v: Volume, fua: boolean): Promise<void>;
 }
 
@@ -47,7 +49,7 @@ export class MirrorLayer extends PassThroughLayer {
     // A held write may wait up to the consistency timeout: it waits on its own copy, not on a slot of the
     // engine's arena that every LUN shares.
     if (this.path?.holding && data.buffer instanceof SharedArrayBuffer) data = Uint8Array.prototype.slice.call(data);
-    return this.update({ kind: 'write', offset, length: data.byteLength, apply: (v, fua) => v.write(offset, data, fua ? { ...options, fua } : options) }, options);
+    return this.update({ kind: 'write', offset, length: data.byteLength, data, apply: (v, fua) => v.write(offset, data, fua ? { ...options, fua } : options) }, options);
   }
 
   override writeZeroes(offset: number, length: number, options?: WriteZeroesOptions): Promise<void> {

@@ -27,7 +27,8 @@
  * left it fails as W2 says: when its ack timeout expires, paths lost.
  */
 import { LunrigError, isLunrigError } from '../../errors.js';
-import type { Clock } from '../../util/clock.js';
+import type { MirrorWriteOutcome } from '../../io/worker-backend.js';
+import { systemClock, type Clock } from '../../util/clock.js';
 import { checkRange } from '../../volume/range-check.js';
 import type { Volume } from '../../volume/volume.js';
 import { GrainLocks } from '../flashcopy/grain-locks.js';
@@ -35,6 +36,7 @@ import { LinkDownError, type Link } from './links.js';
 import { MirrorLayer, type Update, type WritePath } from './mirror-layer.js';
 import type { PairRecord, PairState } from './registry.js';
 import type { SecondaryEss } from './secondary-ess.js';
+import { SecondaryChannel } from './secondary-side.js';
 import type { TrackBitmaps } from './track-bitmaps.js';
 
 export type Transient = 'ESTABLISHING' | 'TERMINATING';
@@ -64,6 +66,11 @@ export interface PairContext {
   hotIdle(pair: Pair): void;
 }
 
+/** A volume that can write a local pair's secondary and itself in one request (store/lun.ts). */
+interface FusedMirrorVolume {
+  mirrorWrite(secondary: Volume, offset: number, data: Uint8Array, fua: boolean, deadline: number): Promise<MirrorWriteOutcome> | undefined;
+}
+
 export interface Hold {
   promise: Promise<void>;
   release(): void;
@@ -90,6 +97,8 @@ export class Pair implements WritePath {
   /** CRIT said the secondary is write-inhibited too (Critical Heavy). */
   secondaryInhibited: boolean | undefined;
   private readonly channels = new Map<number, Promise<Volume>>();
+  /** The channels that are open, by link index (the fused local write needs one at hand). */
+  private readonly resolved = new Map<number, Volume>();
   private rr = 0;
 
   constructor(
@@ -170,28 +179,73 @@ export class Pair implements WritePath {
     try {
       await this.bitmaps.beginHot(first, last);
       if (durable) await this.bitmaps.sync();
-      const failure = await this.remote(update.length, (ch) => update.apply(ch, durable));
-      if (failure) {
-        await this.bitmaps.markOos(first, last);
-        // fail() puts a consistency-group hold in place before its first await; take it now,
-        // as the hold may already be released (timeout) by the time fail() resolves.
-        const failing = this.ctx.fail(this, failure);
-        const hold = this.hold;
-        await failing;
-        return { failure, hold };
+      let failure: Failure | undefined;
+      const fused = this.fusedWrite(update, below, durable);
+      if (fused) {
+        const outcome = await fused.outcome;
+        if (outcome.written === 'both') return undefined;
+        if (outcome.written === 'secondary' && outcome.error) {
+          // The secondary has it, this side not: the track is out of sync until copied again.
+          await this.bitmaps.markOos(first, last);
+          throw outcome.error;
+        }
+        failure = outcome.written === 'secondary' ? this.ackTimeout(fused.link) : this.deviceFailure(outcome.error);
+      } else {
+        failure = await this.remote(update.length, (ch) => update.apply(ch, durable));
+        if (!failure) {
+          try {
+            await update.apply(below, durable);
+          } catch (err) {
+            await this.bitmaps.markOos(first, last);
+            throw err;
+          }
+          return undefined;
+        }
       }
-      try {
-        await update.apply(below, durable);
-      } catch (err) {
-        // The secondary has it, this side not: the track is out of sync until copied again.
-        await this.bitmaps.markOos(first, last);
-        throw err;
-      }
-      return undefined;
+      await this.bitmaps.markOos(first, last);
+      // fail() puts a consistency-group hold in place before its first await; take it now,
+      // as the hold may already be released (timeout) by the time fail() resolves.
+      const failing = this.ctx.fail(this, failure);
+      const hold = this.hold;
+      await failing;
+      return { failure, hold };
     } finally {
       this.bitmaps.endHot(first, last);
       this.ctx.hotIdle(this);
     }
+  }
+
+  /**
+   * A local pair's write as one I/O-worker request (Lun.mirrorWrite): the
+   * secondary LUN first, then the primary, and the primary not at all once
+   * the ack timeout passed: W2's order and outcomes, with one hand-off to a
+   * worker instead of two in a row. Only where nothing between would act on
+   * the request: the primary layer directly on its LUN, the link up with no
+   * injected latency, distance or bandwidth, the secondary's channel open and
+   * only its gate on the LUN (SecondaryChannel.enterDirect), and real time
+   * (the worker checks the deadline against Date.now()). Otherwise undefined:
+   * the two-request route.
+   */
+  private fusedWrite(update: Update, below: Volume, durable: boolean): { link: Link; outcome: Promise<MirrorWriteOutcome> } | undefined {
+    if (update.kind !== 'write' || update.data === undefined || this.ctx.clock !== systemClock) return undefined;
+    const mirrorWrite = (below as Partial<FusedMirrorVolume>).mirrorWrite;
+    if (typeof mirrorWrite !== 'function') return undefined;
+    const links = this.ctx.upLinks(this);
+    if (links.length === 0) return undefined;
+    const link = links[this.rr % links.length]!;
+    if (link.oneWayMs() > 0 || link.record.bandwidth) return undefined;
+    const channel = this.resolved.get(link.record.index);
+    if (!(channel instanceof SecondaryChannel)) return undefined;
+    const direct = channel.enterDirect();
+    if (!direct) return undefined;
+    const outcome = mirrorWrite.call(below, direct.lun, update.offset, update.data, durable, Date.now() + this.ctx.remoteAckTimeoutMs);
+    if (!outcome) {
+      direct.leave();
+      return undefined;
+    }
+    this.rr++;
+    link.countFused(update.length);
+    return { link, outcome: outcome.finally(direct.leave) };
   }
 
   /**
@@ -239,11 +293,15 @@ export class Pair implements WritePath {
         }
       }
     } catch (err) {
-      const cause = isLunrigError(err) ? err : new LunrigError('IO_ERROR', String(err));
-      return { kind: 'device', error: new LunrigError('IO_ERROR', `PPRC pair ${this.id}: the secondary could not be updated: ${cause.message}`, { pair: this.id, cause: cause.code }, { cause }) };
+      return this.deviceFailure(err);
     } finally {
       if (timer) this.ctx.clock.clearTimeout(timer);
     }
+  }
+
+  private deviceFailure(err: unknown): Failure {
+    const cause = isLunrigError(err) ? err : new LunrigError('IO_ERROR', String(err));
+    return { kind: 'device', error: new LunrigError('IO_ERROR', `PPRC pair ${this.id}: the secondary could not be updated: ${cause.message}`, { pair: this.id, cause: cause.code }, { cause }) };
   }
 
   private pathsLost(): Failure {
@@ -285,9 +343,16 @@ export class Pair implements WritePath {
   channel(link: Link): Promise<Volume> {
     let ch = this.channels.get(link.record.index);
     if (!ch) {
-      ch = this.ctx.ess(this.record.secondary.ess).channel(this.record.secondary.volume, this.id, link.record.index);
-      this.channels.set(link.record.index, ch);
-      ch.catch(() => this.channels.delete(link.record.index));
+      const index = link.record.index;
+      const opening = this.ctx.ess(this.record.secondary.ess).channel(this.record.secondary.volume, this.id, index);
+      ch = opening;
+      this.channels.set(index, opening);
+      opening.then(
+        (v) => {
+          if (this.channels.get(index) === opening) this.resolved.set(index, v);
+        },
+        () => this.channels.delete(index),
+      );
     }
     return ch;
   }
@@ -295,6 +360,7 @@ export class Pair implements WritePath {
   async closeChannels(): Promise<void> {
     const chans = [...this.channels.values()];
     this.channels.clear();
+    this.resolved.clear();
     const ess = (() => {
       try {
         return this.ctx.ess(this.record.secondary.ess);

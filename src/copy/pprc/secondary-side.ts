@@ -283,7 +283,7 @@ export class SecondarySide {
 }
 
 /** The secondary volume as a pair's channel writes it (bypassing the gate, not FlashCopy). */
-class SecondaryChannel implements Volume {
+export class SecondaryChannel implements Volume {
   constructor(
     private readonly side: SecondarySide,
     private readonly volume: string,
@@ -338,6 +338,30 @@ class SecondaryChannel implements Volume {
     } catch {
       return undefined;
     }
+  }
+
+  /**
+   * For a local pair's fused mirror write (Pair): the secondary LUN itself,
+   * while the binding holds and only the gate sits on it, counted in flight
+   * on its stack (call `leave` when done) so a restack (FlashCopy, CB-05)
+   * waits for it. Undefined: take the ordinary channel route.
+   */
+  enterDirect(): { lun: Volume; leave: () => void } | undefined {
+    let stack: Volume;
+    try {
+      stack = this.side.checkChannel(this.volume, this.pairId);
+    } catch {
+      return undefined;
+    }
+    if (!(stack instanceof VolumeStack)) return undefined;
+    const leave = stack.tryEnter();
+    if (!leave) return undefined;
+    if (!this.side.channelOnLun(stack, this.volume)) {
+      leave();
+      return undefined;
+    }
+    this.side.seen(this.volume);
+    return { lun: stack.base, leave };
   }
 
   fastPathActive(): boolean {
