@@ -49,6 +49,19 @@ export class GrainLocks {
     });
   }
 
+  /**
+   * Lock grains [first, last] exclusively at once if nobody holds or waits
+   * for any of them (the common case: no await, no promise); else undefined
+   * and nothing taken (the caller queues with `acquire`).
+   */
+  tryAcquireRange(first: number, last: number): Release | undefined {
+    for (let g = first; g <= last; g++) if (this.table.has(g)) return undefined;
+    for (let g = first; g <= last; g++) this.table.set(g, { readers: 0, writer: true, waiters: [] });
+    return once(() => {
+      for (let g = first; g <= last; g++) this.unlock(g, true);
+    });
+  }
+
   /** Take the grain exclusively if nobody holds or waits for it. */
   tryExclusive(grain: number): boolean {
     if (this.table.has(grain)) return false;

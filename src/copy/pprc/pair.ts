@@ -100,6 +100,7 @@ export class Pair implements WritePath {
   /** The channels that are open, by link index (the fused local write needs one at hand). */
   private readonly resolved = new Map<number, Volume>();
   private rr = 0;
+  private rrTurning = false;
 
   constructor(
     public record: PairRecord,
@@ -139,7 +140,7 @@ export class Pair implements WritePath {
     this.checkInhibit(update.kind);
     if (update.length === 0 || update.offset >= this.record.size) return update.apply(below, fua);
     const [first, last] = this.tracksOf(update.offset, Math.min(update.length, this.record.size - update.offset));
-    const release = await this.locks.acquire(range(first, last), true);
+    const release = this.locks.tryAcquireRange(first, last) ?? (await this.locks.acquire(range(first, last), true));
     // A FUA (or fsyncOnAck) write is durable when acknowledged: so are the marks covering it, first.
     const durable = fua || this.ctx.fsyncOnAck;
     try {
@@ -177,7 +178,8 @@ export class Pair implements WritePath {
   /** Send the update to the secondary and, once acknowledged, apply it here. A failure suspends the pair. */
   private async mirror(update: Update, first: number, last: number, below: Volume, durable: boolean): Promise<{ failure: Failure; hold: Hold | undefined } | undefined> {
     try {
-      await this.bitmaps.beginHot(first, last);
+      const marking = this.bitmaps.beginHot(first, last);
+      if (marking) await marking;
       if (durable) await this.bitmaps.sync();
       let failure: Failure | undefined;
       const fused = this.fusedWrite(update, below, durable);
@@ -232,7 +234,7 @@ export class Pair implements WritePath {
     if (typeof mirrorWrite !== 'function') return undefined;
     const links = this.ctx.upLinks(this);
     if (links.length === 0) return undefined;
-    const link = links[this.rr % links.length]!;
+    const link = links[this.nextLink() % links.length]!;
     if (link.oneWayMs() > 0 || link.record.bandwidth) return undefined;
     const channel = this.resolved.get(link.record.index);
     if (!(channel instanceof SecondaryChannel)) return undefined;
@@ -243,9 +245,14 @@ export class Pair implements WritePath {
       direct.leave();
       return undefined;
     }
-    this.rr++;
     link.countFused(update.length);
-    return { link, outcome: outcome.finally(direct.leave) };
+    return {
+      link,
+      outcome: outcome.then((o) => {
+        direct.leave();
+        return o;
+      }),
+    };
   }
 
   /**
@@ -271,7 +278,7 @@ export class Pair implements WritePath {
           await timeout;
           return this.ackTimeout(link);
         }
-        link = links[this.rr++ % links.length]!;
+        link = links[this.nextLink() % links.length]!;
         const carrier = link;
         try {
           const deliver = async (): Promise<unknown> => {
@@ -297,6 +304,23 @@ export class Pair implements WritePath {
     } finally {
       if (timer) this.ctx.clock.clearTimeout(timer);
     }
+  }
+
+  /**
+   * Links take turns per tick, not per request: the requests of one tick go
+   * out over one link, in one writev (the NBD client corks a tick), and the
+   * next tick's over the next. Round robin per request split every batch over
+   * all links: a syscall, and on the secondary a read and a reply, per link.
+   */
+  private nextLink(): number {
+    if (!this.rrTurning) {
+      this.rrTurning = true;
+      process.nextTick(() => {
+        this.rrTurning = false;
+        this.rr++;
+      });
+    }
+    return this.rr;
   }
 
   private deviceFailure(err: unknown): Failure {

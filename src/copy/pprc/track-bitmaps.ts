@@ -86,15 +86,23 @@ export class TrackBitmaps {
     return this.mark(OOS, this.oos, first, last);
   }
 
-  /** Mark the regions of tracks [first, last] hot (as `markOos`) and count a write in flight on each; pair with `endHot`, even when it rejects. */
-  async beginHot(first: number, last: number): Promise<void> {
+  /**
+   * Mark the regions of tracks [first, last] hot (as `markOos`) and count a
+   * write in flight on each; pair with `endHot`, even when it rejects.
+   * Undefined (nothing to wait for) when they are hot already and their
+   * marks are in the journal: the common case, kept free of promises.
+   */
+  beginHot(first: number, last: number): Promise<void> | undefined {
     const r0 = Math.floor(first / this.regionTracks);
     const r1 = Math.floor(last / this.regionTracks);
     for (let r = r0; r <= r1; r++) {
       this.inFlight.set(r, (this.inFlight.get(r) ?? 0) + 1);
       this.quietSince.delete(r);
     }
-    await this.mark(HOT, this.hot, r0 * this.regionTracks, Math.min(this.tracks, (r1 + 1) * this.regionTracks) - 1);
+    const from = r0 * this.regionTracks;
+    const to = Math.min(this.tracks, (r1 + 1) * this.regionTracks) - 1;
+    if (this.pending[HOT]!.size === 0 && allSet(this.hot, from, to)) return undefined;
+    return this.mark(HOT, this.hot, from, to);
   }
 
   /** Make every mark written so far durable (fdatasync of the journal; nothing to do when none is pending). */
@@ -244,4 +252,13 @@ export class TrackBitmaps {
     }
     await Promise.all(waits);
   }
+}
+
+/** Every bit of [from, to] set (whole bytes at a time where it can). */
+function allSet(bits: Uint8Array, from: number, to: number): boolean {
+  let t = from;
+  for (; t <= to && (t & 7) !== 0; t++) if ((bits[t >> 3]! & (1 << (t & 7))) === 0) return false;
+  for (; t + 7 <= to; t += 8) if (bits[t >> 3] !== 0xff) return false;
+  for (; t <= to; t++) if ((bits[t >> 3]! & (1 << (t & 7))) === 0) return false;
+  return true;
 }
