@@ -67,7 +67,7 @@ describe('OP_MIRROR_WRITE', () => {
     expect(r1).toMatchObject({ written: 'none', error: { code: 'READ_ONLY' } });
     expect(Buffer.from(await p.read(0, 4096)).equals(Buffer.alloc(4096))).toBe(true);
     // Past the primary's end (Lun.mirrorWrite checks ranges first; the worker still fails safely): the secondary has it.
-    const r2 = await p.mirrorWrite(big, 1.5 * MiB, pattern(4096, 5), false, 0);
+    const r2 = (await p.mirrorWrite(big, 1.5 * MiB, pattern(4096, 5), false, 0))!;
     expect(r2.written).toBe('secondary');
     expect(r2.error).toBeDefined();
     expect(Buffer.from(await big.read(1.5 * MiB, 4096)).equals(pattern(4096, 5))).toBe(true);
