@@ -96,9 +96,11 @@ interface PinnedReply {
 }
 
 /**
- * Direct reads land in a receive pool of this size, carved into chunks (never
- * reused, so queued chunks stay valid); a new pool once less than RECV_MIN is
- * left. An idle connection holds at most one pool.
+ * Direct reads land in a receive pool of this size, carved into chunks; a new
+ * pool once less than RECV_MIN is left, unless nothing refers to the current
+ * one's bytes any more (nothing queued, no payload pending or held by a
+ * generic-path WRITE): then it is reused from its start. An idle connection
+ * holds at most one pool.
  */
 const RECV_POOL = 128 * 1024;
 const RECV_MIN = 32 * 1024;
@@ -155,6 +157,8 @@ export class ServerConnection {
   /** A payload slot given up while the kernel may still read into it: freed after the next read or at close. */
   private abandoned: PendingWrite | undefined;
   private headerOnlyRead = false;
+  /** Generic-path WRITEs in flight whose payload may be receive-pool bytes. */
+  private poolHolds = 0;
   private readonly readSink: DirectReadSink = {
     next: () => this.nextReadBuffer(),
     onRead: (n, buffer) => this.onDirectRead(n, buffer),
@@ -520,16 +524,20 @@ export class ServerConnection {
     }
     if (w.remaining > 0) return true;
     this.pendingWrite = undefined;
-    if (!w.discard) this.dispatch(w.req, joinChunks(w.chunks, w.req.length), w.req.length, true);
+    if (w.discard) return true;
+    // The payload may be receive-pool bytes (direct reads): the pool is not reused while the write holds them.
+    this.poolHolds++;
+    this.dispatch(w.req, joinChunks(w.chunks, w.req.length), w.req.length, true, () => this.poolHolds--);
     return true;
   }
 
   /** Run a validated request; `reserved` bytes count against maxOutstandingBytes until its reply is queued. */
-  private dispatch(req: RequestHeader, payload: Buffer | undefined, reserved: number, alreadyReserved = false): void {
+  private dispatch(req: RequestHeader, payload: Buffer | undefined, reserved: number, alreadyReserved = false, settled?: () => void): void {
     const session = this.session!;
     this.inFlight++;
     if (!alreadyReserved) this.outstandingBytes += reserved;
     const done = (replies: Buffer[]): void => {
+      settled?.();
       this.inFlight--;
       this.outstandingBytes -= reserved;
       this.reply(replies);
@@ -639,6 +647,9 @@ export class ServerConnection {
     }
     this.readInto = undefined;
     let pool = this.recvPool;
+    // Nothing refers to the pool's bytes any more: reuse it from its start. A new pool per 128 KiB of
+    // requests made V8 run a full mark-compact every ~200 ms at 10k writes/s (external memory), p99 x2.
+    if (pool && this.queue.length === 0 && !this.pendingWrite && this.poolHolds === 0 && this.phase === 'transmission') this.recvAt = 0;
     if (!pool || pool.length - this.recvAt < RECV_MIN) {
       pool = this.recvPool = Buffer.allocUnsafeSlow(RECV_POOL);
       this.recvAt = 0;
@@ -650,7 +661,7 @@ export class ServerConnection {
   private onDirectRead(n: number, buffer: Uint8Array): void {
     const w = this.readInto;
     if (!w) {
-      // Receive-pool space: the chunk stays valid (a pool is never reused), so it is queued without a copy.
+      // Receive-pool space: the chunk stays valid while queued (the pool is reused only once nothing is queued or held), so it is queued without a copy.
       this.recvAt += n;
       this.onData(buffer.subarray(0, n) as Buffer);
       return;
