@@ -26,15 +26,11 @@ import { ControlClient } from '../src/control/client.js';
 import { extractJson, median, nbdUnixUri, parseFioJson, type FioResult } from './lib/fio.js';
 import { haveCommand, spawnTracked, stopTracked, versionOf, waitForNbd } from './lib/peers.js';
 import type { BenchRow } from './report-types.js';
+import { envNumber } from './lib/options.js';
 
 const MiB = 1024 * 1024;
 const DEPTH = 16;
 const MAIN = path.resolve(import.meta.dirname, '../dist/cli/main.js');
-
-function envNumber(name: string, fallback: number): number {
-  const v = Number(process.env[name]);
-  return Number.isFinite(v) && v > 0 ? v : fallback;
-}
 
 async function run(cmd: string, args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -90,7 +86,6 @@ interface Series {
   name: string;
   runs: FioResult[];
 }
-
 
 export async function runNbd(): Promise<BenchRow[]> {
   const missing = ['fio', 'nbdkit', 'nbdcopy', 'nbdinfo'].filter((c) => !haveCommand(c));

@@ -31,27 +31,11 @@ import { machineLine, markdownTable, saveResults } from './lib/report.js';
 import { Pool } from '../src/store/pool.js';
 import type { Volume } from '../src/volume/volume.js';
 import type { BenchRow } from './report-types.js';
+import { envNumber, xorshift32 } from './lib/options.js';
 
 const BLOCK = 4096;
 const DEPTH = 16;
 const MiB = 1024 * 1024;
-
-function envNumber(name: string, fallback: number): number {
-  const v = Number(process.env[name]);
-  return Number.isFinite(v) && v > 0 ? v : fallback;
-}
-
-function prng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x;
-  };
-}
 
 function quantile(sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
@@ -68,7 +52,7 @@ async function prefill(v: Volume, bytes: number): Promise<void> {
 
 /** 4 KiB random writes at QD16 for `seconds`: IOPS and p99 latency in ms. */
 async function randomWrites(v: Volume, bytes: number, seconds: number, seed: number): Promise<{ iops: number; p99: number }> {
-  const next = prng(seed);
+  const next = xorshift32(seed);
   const blocks = bytes / BLOCK;
   const latencies: number[] = [];
   const start = performance.now();
@@ -90,7 +74,7 @@ async function randomWrites(v: Volume, bytes: number, seconds: number, seed: num
 
 /** One 4 KiB write at QD16 into each of `grains` distinct grains (random order): IOPS and p99 in ms. */
 async function distinctGrainWrites(v: Volume, grains: number, grainSize: number, seed: number): Promise<{ iops: number; p99: number }> {
-  const next = prng(seed);
+  const next = xorshift32(seed);
   const order = Array.from({ length: grains }, (_, i) => i);
   for (let i = order.length - 1; i > 0; i--) {
     const j = next() % (i + 1);

@@ -18,6 +18,7 @@ import type { LunBackend, LunBackendSpec } from '../src/io/backend.js';
 import { FsIoEngine } from '../src/io/fs-engine.js';
 import { WorkerIoEngine } from '../src/io/worker-engine.js';
 import type { BenchRow } from './report-types.js';
+import { envNumber, xorshift32 } from './lib/options.js';
 
 const BLOCK = 4096;
 const DEPTH = 32;
@@ -26,24 +27,6 @@ interface Contender {
   name: string;
   read(offset: number, into: Uint8Array): Promise<unknown>;
   write(offset: number, data: Uint8Array): Promise<unknown>;
-}
-
-function envNumber(name: string, fallback: number): number {
-  const v = Number(process.env[name]);
-  return Number.isFinite(v) && v > 0 ? v : fallback;
-}
-
-/** xorshift32: the same offsets for every contender of a round. */
-function prng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x;
-  };
 }
 
 async function prefill(file: string, bytes: number): Promise<void> {
@@ -76,7 +59,7 @@ function warm(file: string, bytes: number): void {
 }
 
 async function measure(c: Contender, op: 'read' | 'write', blocks: number, seconds: number, seed: number): Promise<number> {
-  const next = prng(seed);
+  const next = xorshift32(seed);
   const run = async (until: number): Promise<number> => {
     let count = 0;
     const lanes = Array.from({ length: DEPTH }, async () => {

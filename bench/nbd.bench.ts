@@ -37,6 +37,7 @@ import { prepareLunrigPool, startLunrig } from './lib/lunrig-nbd.js';
 import { haveCommand, killAllChildren, startNbdkit, startQemuNbd, trackPid, untrackPid, versionOf, type QemuAio, type ServerProcess } from './lib/peers.js';
 import { REPO_ROOT, machineLine, renderPlot, saveResults, updateReadme } from './lib/report.js';
 import type { BenchRow } from './report-types.js';
+import { nonNegative } from './lib/options.js';
 
 export const SERVER_NAMES = ['lunrig', 'nbdkit', 'qemu-nbd'] as const;
 export type ServerName = (typeof SERVER_NAMES)[number];
@@ -75,13 +76,6 @@ function listOption<T extends string>(value: string, allowed: readonly T[], what
   return items as T[];
 }
 
-function positive(value: string | undefined, fallback: number, what: string, integer = false): number {
-  if (value === undefined || value === '') return fallback;
-  const n = Number(value);
-  if (!Number.isFinite(n) || n < 0 || (integer && !Number.isInteger(n))) throw new Error(`${what} must be a ${integer ? 'whole ' : ''}number >= 0, got '${value}'`);
-  return n;
-}
-
 export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.env): NbdBenchOptions & { save: boolean } {
   const { values } = parseArgs({
     args: argv,
@@ -99,22 +93,22 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
       'no-save': { type: 'boolean' },
     },
   });
-  const runtime = positive(values.runtime ?? env.LUNRIG_NBD_BENCH_RUNTIME, 10, 'runtime');
-  const reps = positive(values.reps ?? env.LUNRIG_NBD_BENCH_REPS, 3, 'reps', true);
+  const runtime = nonNegative(values.runtime ?? env.LUNRIG_NBD_BENCH_RUNTIME, 10, 'runtime');
+  const reps = nonNegative(values.reps ?? env.LUNRIG_NBD_BENCH_REPS, 3, 'reps', true);
   if (runtime < 1 || reps < 1) throw new Error('runtime and reps must be at least 1');
   const qemuAio = values['qemu-aio'] ?? 'io_uring';
   if (!['io_uring', 'threads'].includes(qemuAio)) throw new Error(`--qemu-aio must be io_uring or threads (native needs O_DIRECT), got '${qemuAio}'`);
-  const lunrigWorkers = values['lunrig-workers'] ? positive(values['lunrig-workers'], 0, 'lunrig-workers', true) : undefined;
+  const lunrigWorkers = values['lunrig-workers'] ? nonNegative(values['lunrig-workers'], 0, 'lunrig-workers', true) : undefined;
   const workloadIds = listOption(values.workloads ?? env.LUNRIG_NBD_BENCH_WORKLOADS ?? WORKLOADS.map((w) => w.id).join(','), WORKLOADS.map((w) => w.id), 'workload');
   return {
     runtime,
-    ramp: positive(values.ramp ?? env.LUNRIG_NBD_BENCH_RAMP, 1, 'ramp'),
+    ramp: nonNegative(values.ramp ?? env.LUNRIG_NBD_BENCH_RAMP, 1, 'ramp'),
     reps,
     size: parseLunSize(values.size ?? env.LUNRIG_NBD_BENCH_SIZE ?? '1G'),
     servers: listOption(values.servers ?? env.LUNRIG_NBD_BENCH_SERVERS ?? SERVER_NAMES.join(','), SERVER_NAMES, 'server'),
     workloads: WORKLOADS.filter((w) => workloadIds.includes(w.id)),
     dir: values.dir ?? env.LUNRIG_NBD_BENCH_DIR ?? os.tmpdir(),
-    nbdkitThreads: positive(values['nbdkit-threads'], 16, 'nbdkit-threads', true) || 16,
+    nbdkitThreads: nonNegative(values['nbdkit-threads'], 16, 'nbdkit-threads', true) || 16,
     qemuAio: qemuAio as QemuAio,
     lunrigWorkers: lunrigWorkers || undefined,
     save: !values['no-save'],

@@ -41,6 +41,7 @@ import { median, nbdUnixUri, runFio, type FioResult, type Workload } from './lib
 import { haveCommand, killAllChildren, spawnTracked, stopTracked, versionOf } from './lib/peers.js';
 import { machineLine, markdownTable, saveResults, updateReadme } from './lib/report.js';
 import type { BenchRow } from './report-types.js';
+import { nonNegative } from './lib/options.js';
 
 const DEFAULT_MAIN = path.resolve(import.meta.dirname, '../dist/cli/main.js');
 const MiB = 1024 * 1024;
@@ -253,14 +254,10 @@ function parseOptions(argv: string[]): PprcBenchOptions & { save: boolean } {
     },
   });
   const env = process.env;
-  const num = (v: string | undefined, fallback: number): number => {
-    const n = Number(v);
-    return v !== undefined && v !== '' && Number.isFinite(n) && n >= 0 ? n : fallback;
-  };
   return {
-    runtime: num(values.runtime ?? env.LUNRIG_PPRC_BENCH_RUNTIME, 10),
-    ramp: num(values.ramp, 1),
-    reps: Math.max(1, Math.floor(num(values.reps ?? env.LUNRIG_PPRC_BENCH_REPS, 3))),
+    runtime: nonNegative(values.runtime ?? env.LUNRIG_PPRC_BENCH_RUNTIME, 10, 'runtime'),
+    ramp: nonNegative(values.ramp, 1, 'ramp'),
+    reps: Math.max(1, nonNegative(values.reps ?? env.LUNRIG_PPRC_BENCH_REPS, 3, 'reps', true)),
     size: parseLunSize(values.size ?? env.LUNRIG_PPRC_BENCH_SIZE ?? '1G'),
     resync: parseLunSize(values.resync ?? env.LUNRIG_PPRC_BENCH_RESYNC ?? '256M'),
     dir: values.dir ?? os.tmpdir(),
