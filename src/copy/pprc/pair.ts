@@ -256,7 +256,7 @@ export class Pair implements WritePath {
   }
 
   /**
-   * One request to the secondary over an up link of the path (round robin),
+   * One request to the secondary over an up link of the path (links take turns per tick),
    * raced against remoteAckTimeout on the clock. Undefined when acknowledged.
    * A link going down under it fails it at once; it is sent again over another
    * up link (PP-20). With no up link left it waits out its ack timeout (the
