@@ -262,6 +262,12 @@ export class NbdClient extends EventEmitter<NbdClientEvents> implements Volume {
     this.checkWritable('write');
     const nativeFua = options?.fua === true && this.hasFlag(C.NBD_FLAG_SEND_FUA);
     const flags = nativeFua ? C.NBD_CMD_FLAG_FUA : 0;
+    if (data.length > 0 && data.length <= this.maxPayload) {
+      // One request (the common case; a PPRC link's every write): no piece list, no Promise.all.
+      this.throwIfError(await this.submit(C.NBD_CMD_WRITE, flags, offset, data.length, data));
+      if (options?.fua && !nativeFua) await this.flush();
+      return;
+    }
     await Promise.all(
       [...pieces(offset, data.length, this.maxPayload)].map(([off, len]) =>
         this.submit(C.NBD_CMD_WRITE, flags, off, len, data.subarray(off - offset, off - offset + len)).then((p) => this.throwIfError(p)),

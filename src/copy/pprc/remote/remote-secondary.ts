@@ -191,8 +191,10 @@ class RemoteLink implements Volume {
     return (await this.live()).read(offset, length, into);
   }
 
-  async write(offset: number, data: Uint8Array, options?: WriteOptions): Promise<void> {
-    return (await this.live()).write(offset, data, options);
+  write(offset: number, data: Uint8Array, options?: WriteOptions): Promise<void> {
+    // Connected (every mirrored write but the first after a break): straight to the client.
+    if (!this.ended && !this.client.closed) return this.client.write(offset, data, options);
+    return this.live().then((c) => c.write(offset, data, options));
   }
 
   async writeZeroes(offset: number, length: number, options?: WriteZeroesOptions): Promise<void> {
