@@ -16,6 +16,7 @@ import { Pool, type CreateLunRequest, type LunInfo, type PoolInfo } from '../sto
 import type { EngineKind } from '../store/open-engine.js';
 import { VERSION } from '../version.js';
 import { HostRegistry } from '../hosts/host-registry.js';
+import { forgetDeletedLuns } from '../hosts/forget-deleted-luns.js';
 import { ReservationTable } from '../hosts/reservation-table.js';
 import { PortManager } from '../multipath/port-manager.js';
 import { DEFAULT_DATA_DIR, DEFAULT_LUNS } from './defaults.js';
@@ -124,6 +125,7 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
     const nbdEndpoints = (): NbdEndpoints => running.find((s) => s.nbd)?.nbd ?? {};
     // Hosts, masking and reservations are the array's; extra target ports serve through them too.
     const access = { hosts: await HostRegistry.open(pool.info().dir), reservations: await ReservationTable.open(pool.info().dir) };
+    forgetDeletedLuns(pool, access);
     reservationsOf = (lun) => {
       const status = access.reservations.status(pool.lunInfo(lun).uniqueId);
       return status.reservation !== undefined || status.scsi2 !== undefined;

@@ -144,10 +144,15 @@ export class HostRegistry {
     return this.get(host);
   }
 
-  /** Forget a deleted LUN in every mapping. */
-  async forgetLun(lun: string): Promise<void> {
+  /** Forget a deleted LUN in every mapping (with `uniqueId`: only mappings of that LU, or of no particular one). */
+  async forgetLun(lun: string, uniqueId?: string): Promise<void> {
     let changed = false;
-    for (const h of this.hosts.values()) changed = h.luns.delete(lun) || changed;
+    for (const h of this.hosts.values()) {
+      const mapped = h.luns.get(lun);
+      if (mapped === undefined || (uniqueId !== undefined && mapped !== '' && mapped !== uniqueId)) continue;
+      h.luns.delete(lun);
+      changed = true;
+    }
     if (changed) await this.save();
   }
 

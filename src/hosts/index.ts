@@ -3,6 +3,7 @@
  * §1.7): the array side that every port and path of a LUN shares.
  */
 export { HostRegistry, HOSTS_FILE, INITIATOR_KINDS, type CreateHostRequest, type HostInfo, type Initiator, type InitiatorKind, type MaskingMode } from './host-registry.js';
+export { forgetDeletedLuns, type DeletedLunFollower } from './forget-deleted-luns.js';
 export { MaskedExports, splitExportName, type MaskedExportsOptions } from './masked-exports.js';
 export { LuReservations, type PersistedLuReservations } from './lu-reservations.js';
 export { ReservationTable, RESERVATIONS_FILE } from './reservation-table.js';
