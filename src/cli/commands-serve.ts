@@ -11,7 +11,7 @@ import { lunTable, printJson, printLines } from './output.js';
 import { DEFAULT_DATA_DIR } from './defaults.js';
 import type { RunningServer, ServeOptions, ServeSummary } from './serve.js';
 
-interface ServeFlags {
+export interface ServeFlags {
   data: string;
   control: { host: string; port: number };
   /** null: `--nbd none`. */
@@ -24,6 +24,7 @@ interface ServeFlags {
   pprcOnFail?: 'error' | 'suspend-and-complete';
   pprcHeartbeat?: number;
   pprcFsyncOnAck?: boolean;
+  durability?: 'process' | 'power';
 }
 
 type ServeAndTlsFlags = ServeFlags & TlsFlags;
@@ -54,13 +55,19 @@ export function registerServeCommand(program: Command): void {
     .addOption(new Option('--pprc-on-fail <policy>', "PPRC: a write whose mirror failed gets an I/O error ('error', default) or is recorded and completes").choices(['error', 'suspend-and-complete']))
     .option('--pprc-heartbeat <ms>', 'PPRC heartbeat: a secondary whose primary stays silent this long suspends the pair (default 5000)', Number)
     .option('--pprc-fsync-on-ack', 'PPRC: mirrored writes are durable on both sides before the host is answered')
+    .addOption(
+      new Option(
+        '--durability <rule>',
+        "copy-services metadata (FlashCopy copy-on-write records, PPRC track marks): fdatasynced at host FLUSH/FUA ('process', default: survives kill -9) or before each write it covers ('power': survives power loss, slower)",
+      ).choices(['process', 'power']),
+    )
     .action(async (_opts: unknown, cmd: Command) => {
       const flags = cmd.optsWithGlobals<ServeAndTlsFlags>();
       const nbdTls = await nbdTlsFromFlags(flags);
       // Loaded here so `lunrig lun ...` does not pay for fastify and the store at startup.
       const { startServer, summarize } = await import('./serve.js');
       const nbd: NbdEndpoints = { ...(flags.nbd && { tcp: flags.nbd }), ...(flags.nbdSocket !== undefined && { socket: path.resolve(flags.nbdSocket) }) };
-      const server = await startServer({ dataDir: flags.data, control: flags.control, nbd, nbdTls, serial: flags.serial, io: flags.io, pprc: pprcOptions(flags) });
+      const server = await startServer({ dataDir: flags.data, control: flags.control, nbd, nbdTls, serial: flags.serial, io: flags.io, ...copyServiceOptions(flags) });
       const stopped = stopOnSignal(server);
       const summary = summarize(server);
       if (flags.json) printJson(summary);
@@ -119,11 +126,16 @@ function stopOnSignal(server: RunningServer): Promise<void> {
   });
 }
 
-function pprcOptions(flags: ServeFlags): NonNullable<ServeOptions['pprc']> {
+/** What the copy-service flags ask of startServer (exported for tests). */
+export function copyServiceOptions(flags: Partial<ServeFlags>): Pick<ServeOptions, 'pprc' | 'cowDurability'> {
   return {
-    ...(flags.pprcAckTimeout !== undefined && { remoteAckTimeoutMs: flags.pprcAckTimeout }),
-    ...(flags.pprcOnFail !== undefined && { failedWritePolicy: flags.pprcOnFail }),
-    ...(flags.pprcHeartbeat !== undefined && { heartbeatTimeoutMs: flags.pprcHeartbeat }),
-    ...(flags.pprcFsyncOnAck && { fsyncOnAck: true }),
+    pprc: {
+      ...(flags.pprcAckTimeout !== undefined && { remoteAckTimeoutMs: flags.pprcAckTimeout }),
+      ...(flags.pprcOnFail !== undefined && { failedWritePolicy: flags.pprcOnFail }),
+      ...(flags.pprcHeartbeat !== undefined && { heartbeatTimeoutMs: flags.pprcHeartbeat }),
+      ...(flags.pprcFsyncOnAck && { fsyncOnAck: true }),
+      ...(flags.durability && { durability: flags.durability }),
+    },
+    ...(flags.durability && { cowDurability: flags.durability }),
   };
 }

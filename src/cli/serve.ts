@@ -47,7 +47,7 @@ export interface ServeOptions {
   /** Services to run (default SERVICES). */
   services?: readonly Service[];
   /** PPRC: the manager's options (ack timeout, track size, fsync on ack, profile) and the secondary's link heartbeat. */
-  pprc?: Pick<PprcManagerOptions, 'remoteAckTimeoutMs' | 'trackSize' | 'fsyncOnAck' | 'failedWritePolicy' | 'profile'> & { heartbeatTimeoutMs?: number };
+  pprc?: Pick<PprcManagerOptions, 'remoteAckTimeoutMs' | 'trackSize' | 'fsyncOnAck' | 'failedWritePolicy' | 'profile' | 'durability'> & { heartbeatTimeoutMs?: number };
 }
 
 export interface RunningServer {
