@@ -86,7 +86,12 @@ export class VolumeStack implements Volume {
   tryEnter(): (() => void) | undefined {
     if (this.gate) return undefined;
     this.inFlight++;
-    return () => this.leave();
+    let left = false;
+    return () => {
+      if (left) return;
+      left = true;
+      this.leave();
+    };
   }
 
   private leave(): void {

@@ -190,6 +190,11 @@ export class PprcManager extends EventEmitter<PprcEvents> {
     super();
     this.clock = options.clock ?? systemClock;
     this.trackSize = parseTrackSize(options.trackSize);
+    const { hotRegionTracks, hotQuietMs } = options;
+    if (hotRegionTracks !== undefined && (!Number.isSafeInteger(hotRegionTracks) || hotRegionTracks < 1)) {
+      throw new LunrigError('INVALID_ARGUMENT', `hotRegionTracks must be a whole number >= 1, got ${String(hotRegionTracks)}`);
+    }
+    if (hotQuietMs !== undefined && (!Number.isFinite(hotQuietMs) || hotQuietMs < 0)) throw new LunrigError('INVALID_ARGUMENT', `hotQuietMs must be >= 0, got ${String(hotQuietMs)}`);
     this.policy = new FailurePolicy({
       clock: this.clock,
       pairs: () => this.pairs.values(),

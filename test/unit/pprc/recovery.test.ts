@@ -54,6 +54,17 @@ describe('PPRC recovery', () => {
     expect(s.e1.pprc.outOfSyncTracks('p')).toEqual([4, 5, 6, 7, 8, 9, 10, 11]);
   });
 
+  it('bad HOT-region options are refused with INVALID_ARGUMENT', async () => {
+    const pool = await Pool.open({ dir: path.join(temp.make(), 'pool'), engine: 'fs' });
+    try {
+      for (const bad of [{ hotRegionTracks: 0 }, { hotRegionTracks: 1.5 }, { hotQuietMs: -1 }, { hotQuietMs: Number.NaN }]) {
+        await expect(PprcManager.open(pool, bad)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+      }
+    } finally {
+      await pool.close();
+    }
+  });
+
   it('a SUSPENDED pair keeps its recorded tracks, reason and write-inhibit across a restart; the secondary keeps its role', async () => {
     const s = await site();
     const [l1] = await duplexPair(s, { criticalVolume: true });
