@@ -29,6 +29,7 @@
 import { LunrigError, isLunrigError } from '../../errors.js';
 import type { MirrorWriteOutcome } from '../../io/worker-backend.js';
 import { systemClock, type Clock } from '../../util/clock.js';
+import { native } from '../../native/index.js';
 import { checkRange } from '../../volume/range-check.js';
 import type { Volume } from '../../volume/volume.js';
 import { GrainLocks } from '../flashcopy/grain-locks.js';
@@ -349,8 +350,7 @@ export class Pair implements WritePath {
   }
 
   allOos(first: number, last: number): boolean {
-    for (let t = first; t <= last; t++) if (!this.bitmaps.isOos(t)) return false;
-    return true;
+    return native.allSet(this.bitmaps.oos, first, last - first + 1);
   }
 
   private checkInhibit(what: string): void {

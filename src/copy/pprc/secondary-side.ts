@@ -247,11 +247,13 @@ export class SecondarySide {
    */
   channelFastPath(volume: string): { arena: SlotArena } | undefined {
     const stack = this.pool.volume(volume);
-    if (!(stack instanceof VolumeStack) || !this.channelOnLun(stack, volume)) return undefined;
+    if (!this.channelOnLun(stack, volume)) return undefined;
     return (stack.base as Partial<{ fastPath(): { arena: SlotArena } | undefined }>).fastPath?.();
   }
 
-  channelOnLun(stack: VolumeStack, volume: string): boolean {
+  /** `stack` is the volume's VolumeStack with only its gate (or nothing) on the LUN. */
+  channelOnLun(stack: Volume, volume: string): stack is VolumeStack {
+    if (!(stack instanceof VolumeStack)) return false;
     const top = stack.current;
     if (top === stack.base) return true;
     const gate = this.gates.get(volume);
@@ -347,31 +349,27 @@ export class SecondaryChannel implements Volume {
    * waits for it. Undefined: take the ordinary channel route.
    */
   enterDirect(): { lun: Volume; leave: () => void } | undefined {
+    const stack = this.onLun();
+    const leave = stack?.tryEnter();
+    if (!stack || !leave) return undefined;
+    this.side.seen(this.volume);
+    return { lun: stack.base, leave };
+  }
+
+  fastPathActive(): boolean {
+    // Otherwise the request takes the generic path (and fails there with the channel's own error, if any).
+    return this.onLun() !== undefined;
+  }
+
+  /** The secondary's stack while the binding holds and only the gate sits on the LUN. */
+  private onLun(): VolumeStack | undefined {
     let stack: Volume;
     try {
       stack = this.side.checkChannel(this.volume, this.pairId);
     } catch {
       return undefined;
     }
-    if (!(stack instanceof VolumeStack)) return undefined;
-    const leave = stack.tryEnter();
-    if (!leave) return undefined;
-    if (!this.side.channelOnLun(stack, this.volume)) {
-      leave();
-      return undefined;
-    }
-    this.side.seen(this.volume);
-    return { lun: stack.base, leave };
-  }
-
-  fastPathActive(): boolean {
-    try {
-      const stack = this.side.checkChannel(this.volume, this.pairId);
-      return stack instanceof VolumeStack && this.side.channelOnLun(stack, this.volume);
-    } catch {
-      // The request fails on the generic path with the channel's own error.
-      return false;
-    }
+    return this.side.channelOnLun(stack, this.volume) ? stack : undefined;
   }
 
   private async run<T>(op: (v: Volume) => Promise<T>): Promise<T> {

@@ -101,7 +101,7 @@ export class TrackBitmaps {
     }
     const from = r0 * this.regionTracks;
     const to = Math.min(this.tracks, (r1 + 1) * this.regionTracks) - 1;
-    if (this.pending[HOT]!.size === 0 && allSet(this.hot, from, to)) return undefined;
+    if (this.pending[HOT]!.size === 0 && native.allSet(this.hot, from, to - from + 1)) return undefined;
     return this.mark(HOT, this.hot, from, to);
   }
 
@@ -254,11 +254,3 @@ export class TrackBitmaps {
   }
 }
 
-/** Every bit of [from, to] set (whole bytes at a time where it can). */
-function allSet(bits: Uint8Array, from: number, to: number): boolean {
-  let t = from;
-  for (; t <= to && (t & 7) !== 0; t++) if ((bits[t >> 3]! & (1 << (t & 7))) === 0) return false;
-  for (; t + 7 <= to; t += 8) if (bits[t >> 3] !== 0xff) return false;
-  for (; t <= to; t++) if ((bits[t >> 3]! & (1 << (t & 7))) === 0) return false;
-  return true;
-}
