@@ -18,7 +18,7 @@ afterEach(async () => {
 });
 
 describe('a deleted LUN leaves no mapping or reservation behind', () => {
-  it('MP-34: mappings and APTPL registrations of a deleted LUN are gone, also after reopening; other LUNs keep theirs', async () => {
+  it('mappings and APTPL registrations of a deleted LUN are gone, also after reopening; other LUNs keep theirs', async () => {
     const dir = path.join(temp.make(), 'pool');
     const pool = await Pool.open({ dir, engine: 'fs' });
     closers.push(() => pool.close());
